@@ -1,0 +1,190 @@
+// Package connector is the source: `check`, `discover` and `read` over
+// the streams of package catalog, one file per stream. It speaks the
+// neutral messages of internal/protocol, so the same read serves the
+// Airbyte and the Singer entry points and the loader.
+//
+// A read goes stream by stream. Partitioned streams (usage per account,
+// usage per SIM) read their partitions concurrently, in date windows, and
+// checkpoint each partition's cursor after every finished window, through
+// one emitter that keeps every STATE after the records it covers.
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/internal/protocol"
+	"github.com/twilio-elt/twilio-elt/internal/state"
+	"github.com/twilio-elt/twilio-elt/internal/twilio"
+	"github.com/twilio-elt/twilio-elt/spec"
+)
+
+// Connector reads Twilio for one configuration.
+type Connector struct {
+	cfg spec.Config
+	api *twilio.Client
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New returns a Connector. cfg must be validated.
+func New(cfg spec.Config, api *twilio.Client, log *slog.Logger) *Connector {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Connector{cfg: cfg, api: api, log: log, now: time.Now}
+}
+
+// SetClock replaces the clock, for tests.
+func (c *Connector) SetClock(now func() time.Time) { c.now = now }
+
+// Discover returns the catalog of every stream.
+func Discover() protocol.Catalog {
+	var cat protocol.Catalog
+	for _, s := range catalog.Streams() {
+		cat.Streams = append(cat.Streams, s.AirbyteStream())
+	}
+	return cat
+}
+
+// ConfigError is a problem the user must fix in the config, catalog or
+// state; retrying does not help.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// reader reads one stream.
+type reader func(ctx context.Context, r *run, cs catalog.Configured) error
+
+func (c *Connector) readers() map[string]reader {
+	return map[string]reader{
+		catalog.Accounts:        c.readAccounts,
+		catalog.UsageRecords:    c.readUsageRecords,
+		catalog.SIMs:            c.readSIMs,
+		catalog.SIMUsageRecords: c.readSIMUsageRecords,
+	}
+}
+
+// errStreamUnavailable marks a stream that could not be read for a
+// reason outside the connector (a service the account does not have):
+// the stream ends INCOMPLETE, but the read goes on and does not fail.
+var errStreamUnavailable = errors.New("stream unavailable")
+
+// Read reads the configured streams, resuming from blobs (the state
+// Airbyte passed in), and writes every message to w. It returns an error
+// when any stream failed; every stream still gets a final status.
+func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blobs state.Blobs, w protocol.Writer) error {
+	readers := c.readers()
+	var errs []error
+	for _, cs := range streams {
+		if _, ok := readers[cs.Stream.Name]; !ok {
+			errs = append(errs, fmt.Errorf("stream %s is declared but this version of the connector cannot read it yet; deselect it", cs.Stream.Name))
+		}
+	}
+	states, err := decodeStates(streams, blobs)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return &ConfigError{Err: err}
+	}
+
+	r := &run{
+		conn:   c,
+		emit:   newEmitter(w, c.now),
+		states: states,
+		today:  c.now().UTC().Truncate(24 * time.Hour),
+	}
+	var failed []error
+	for _, cs := range streams {
+		name := cs.Stream.Name
+		if err := r.emit.status(name, protocol.StatusStarted); err != nil {
+			return err
+		}
+		err := readers[name](ctx, r, cs)
+		switch {
+		case err == nil:
+			err = r.emit.status(name, protocol.StatusComplete)
+		case errors.Is(err, errStreamUnavailable) && !onlyWireless(streams):
+			c.log.Warn(err.Error(), "stream", name)
+			err = r.emit.status(name, protocol.StatusIncomplete)
+		default:
+			failed = append(failed, &StreamError{Stream: name, Err: err})
+			c.log.Error("stream failed", "stream", name, "error", err.Error())
+			err = r.emit.status(name, protocol.StatusIncomplete)
+		}
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return errors.Join(failed...)
+}
+
+// onlyWireless reports whether every configured stream is a Twilio
+// Wireless stream: then wireless being unavailable fails the read.
+func onlyWireless(streams []catalog.Configured) bool {
+	for _, cs := range streams {
+		if cs.Stream.Name != catalog.SIMs && cs.Stream.Name != catalog.SIMUsageRecords {
+			return false
+		}
+	}
+	return true
+}
+
+// StreamError is the failure of one stream.
+type StreamError struct {
+	Stream string
+	Err    error
+}
+
+func (e *StreamError) Error() string { return fmt.Sprintf("stream %s: %v", e.Stream, e.Err) }
+func (e *StreamError) Unwrap() error { return e.Err }
+
+func decodeStates(streams []catalog.Configured, blobs state.Blobs) (map[string]*state.Stream, error) {
+	out := map[string]*state.Stream{}
+	var errs []error
+	for _, cs := range streams {
+		s := cs.Stream
+		if s.Cursor == "" {
+			continue
+		}
+		blob := blobs[s.Name]
+		if cs.SyncMode != catalog.Incremental {
+			blob = nil
+		}
+		st, err := state.FromAirbyte(blob, s.PartitionKey, s.Cursor)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("state of stream %s: %w", s.Name, err))
+			continue
+		}
+		if err := checkCursors(s.Name, st); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out[s.Name] = st
+	}
+	return out, errors.Join(errs...)
+}
+
+// run is the shared context of one read.
+type run struct {
+	conn   *Connector
+	emit   *emitter
+	states map[string]*state.Stream
+	today  time.Time // UTC midnight of the day the read started
+
+	accountsOnce sync.Once
+	accounts     []account
+	accountsErr  error
+
+	simsOnce sync.Once
+	sims     []twilio.SIM
+	simsErr  error
+}

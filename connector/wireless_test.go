@@ -1,0 +1,158 @@
+package connector_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/internal/state"
+	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
+)
+
+// decodeExact decodes JSON keeping every number's text.
+func decodeExact(t *testing.T, raw []byte) any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return v
+}
+
+func TestSIMUsageRoundTripsNestedObjectsExactly(t *testing.T) {
+	e := newEnv(t, twiliotest.Options{Seed: 7, Days: 40, SIMs: 12}, nil)
+	got := e.read(t, configured(t, catalog.FullRefresh, catalog.SIMs, catalog.SIMUsageRecords), nil)
+
+	type key struct{ sim, start string }
+	want := map[key]map[string]any{}
+	for _, s := range e.emu.SIMs() {
+		for _, raw := range e.emu.SIMUsageJSON(s.SID) {
+			obj := decodeExact(t, raw).(map[string]any)
+			start := obj["period"].(map[string]any)["start"].(string)
+			if start < e.cfg.StartDate {
+				continue
+			}
+			want[key{s.SID, start}] = obj
+		}
+	}
+	rows := got.records(catalog.SIMUsageRecords)
+	if len(rows) != len(want) {
+		t.Errorf("got %d SIM usage records, Twilio has %d", len(rows), len(want))
+	}
+	roaming := 0
+	for _, row := range rows {
+		k := key{unquote(t, row["sim_sid"]), unquote(t, row["period_start"])}
+		w, ok := want[k]
+		if !ok {
+			t.Errorf("record %v is not in Twilio's data", k)
+			continue
+		}
+		for _, field := range []string{"commands", "data"} {
+			if diff := cmp.Diff(w[field], decodeExact(t, row[field])); diff != "" {
+				t.Errorf("%v %s differs (-twilio +record):\n%s", k, field, diff)
+			}
+		}
+		if bytes.Contains(row["data"], []byte(`"country"`)) {
+			roaming++
+		}
+	}
+	if roaming == 0 {
+		t.Error("no record has international roaming: the nested-array check is weak")
+	}
+	if n := len(got.records(catalog.SIMs)); n != len(e.emu.SIMs()) {
+		t.Errorf("sims stream emitted %d SIMs, Twilio has %d", n, len(e.emu.SIMs()))
+	}
+}
+
+func TestSIMsOutsideTheWindowCostNoRequest(t *testing.T) {
+	e := newEnv(t, twiliotest.Options{Seed: 8, Days: 60, SIMs: 40}, nil)
+	// Read only the last 10 days, from a state, so that SIMs ended before
+	// them must not be asked about.
+	blob := &bytes.Buffer{}
+	st := state.NewStream("sim_sid", "period_start")
+	from := now.AddDate(0, 0, -10).Truncate(24 * time.Hour)
+	for _, s := range e.emu.SIMs() {
+		st.Set(s.SID, from.Format(time.RFC3339))
+	}
+	blob.Write(st.Airbyte())
+	e.read(t, configured(t, catalog.Incremental, catalog.SIMUsageRecords), state.Blobs{catalog.SIMUsageRecords: blob.Bytes()})
+
+	asked := map[string]bool{}
+	for _, r := range e.emu.Requests() {
+		if sid, ok := strings.CutSuffix(strings.TrimPrefix(r.Path, "/v1/Sims/"), "/UsageRecords"); ok {
+			asked[sid] = true
+		}
+	}
+	windowStart := from.AddDate(0, 0, -max(e.cfg.Lookback(), 2))
+	skipped := 0
+	for _, s := range e.emu.SIMs() {
+		ended := s.Status == "canceled" || s.Status == "deactivated"
+		switch {
+		case ended && s.DateUpdated.Before(windowStart):
+			skipped++
+			if asked[s.SID] {
+				t.Errorf("SIM %s (%s since %s) was asked about", s.SID, s.Status, s.DateUpdated.Format(time.DateOnly))
+			}
+		case ended:
+			// Ended inside the window: read or settled, both are right.
+		case !asked[s.SID]:
+			t.Errorf("SIM %s (%s) was not read", s.SID, s.Status)
+		}
+	}
+	if skipped == 0 {
+		t.Error("no SIM ended before the window: the test proves nothing")
+	}
+}
+
+func TestSIMUsageIncrementalAndResume(t *testing.T) {
+	opts := twiliotest.Options{Seed: 9, Days: 70, SIMs: 8}
+	streams := configured(t, catalog.Incremental, catalog.SIMUsageRecords)
+	full := newEnv(t, opts, nil).read(t, streams, nil)
+	want := primaryKeys(t, full.records(catalog.SIMUsageRecords), "sim_sid", "period_start")
+
+	e := newEnv(t, opts, nil)
+	blob := full.lastState(catalog.SIMUsageRecords)
+	second := e.read(t, streams, state.Blobs{catalog.SIMUsageRecords: blob})
+	cursors, err := state.FromAirbyte(blob, "sim_sid", "period_start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookback := max(e.cfg.Lookback(), 2)
+	if len(second.records(catalog.SIMUsageRecords)) == 0 {
+		t.Error("second read re-read nothing; Twilio's 48 h lag needs a lookback")
+	}
+	for _, row := range second.records(catalog.SIMUsageRecords) {
+		sim := unquote(t, row["sim_sid"])
+		cursor, ok := cursors.Cursor(sim)
+		if !ok {
+			t.Fatalf("SIM %s has no cursor after a full read", sim)
+		}
+		c, _ := time.Parse(time.RFC3339, cursor)
+		earliest := c.AddDate(0, 0, -lookback).Format(time.RFC3339)
+		if p := unquote(t, row["period_start"]); p < earliest {
+			t.Errorf("second read emitted %s of %s, before its cursor − lookback %s", p, sim, earliest)
+		}
+	}
+
+	ctxKilled := newEnv(t, opts, nil)
+	killed := &capture{stopAfterStates: 4}
+	ctx, cancel := contextWithCancel()
+	defer cancel()
+	killed.cancel = cancel
+	if err := ctxKilled.conn.Read(ctx, streams, nil, killed); err == nil {
+		t.Fatal("killed read returned no error")
+	}
+	kept, resumeFrom := killed.committed(catalog.SIMUsageRecords)
+	resumed := ctxKilled.read(t, streams, state.Blobs{catalog.SIMUsageRecords: resumeFrom})
+	got := primaryKeys(t, append(kept, resumed.records(catalog.SIMUsageRecords)...), "sim_sid", "period_start")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("kill + resume differs (-want +got):\n%s", diff)
+	}
+}

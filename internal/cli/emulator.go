@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
+)
+
+// runEmulator serves the Twilio emulator until ctx ends. Its first
+// stdout line is a connector config pointing at it.
+func runEmulator(ctx context.Context, args []string, sys IO) int {
+	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
+	fs.SetOutput(sys.Stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
+	seed := fs.Int64("seed", 1, "data seed: the same seed gives the same data")
+	subaccounts := fs.Int("subaccounts", 5, "number of subaccounts")
+	days := fs.Int("days", 120, "days of usage history, ending today")
+	sims := fs.Int("sims", 20, "number of SIMs")
+	latency := fs.Duration("latency", 0, "added to every request")
+	limit := fs.Int("concurrency-limit", 0, "requests in flight beyond this get 429 (0: no limit)")
+	faultRate := fs.Float64("fault-rate", 0, "probability of an injected fault (500, 503, 429, truncated body, slow) per request")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	opts := twiliotest.Options{
+		Seed:             *seed,
+		Subaccounts:      *subaccounts,
+		Days:             *days,
+		SIMs:             *sims,
+		Latency:          *latency,
+		ConcurrencyLimit: *limit,
+	}
+	if *faultRate > 0 {
+		opts.Faults = twiliotest.Faults{Rate: *faultRate, Kinds: []twiliotest.FaultKind{
+			twiliotest.Fault500, twiliotest.Fault503, twiliotest.Fault429, twiliotest.FaultTruncated, twiliotest.FaultSlow,
+		}}
+	}
+	srv := twiliotest.New(opts)
+	url, err := srv.Start(*addr)
+	if err != nil {
+		fmt.Fprintf(sys.Stderr, "emulator: %v\n", err)
+		return 1
+	}
+	defer srv.Close()
+	fmt.Fprintf(sys.Stdout, "%s\n", srv.ConnectorConfig(url))
+	fmt.Fprintf(sys.Stderr, "Twilio emulator serving on %s (seed %d, %d subaccounts, %d days, %d SIMs); interrupt to stop\n",
+		url, *seed, *subaccounts, *days, *sims)
+	<-ctx.Done()
+	return 0
+}

@@ -1,0 +1,226 @@
+// Package airbyte encodes protocol messages as Airbyte protocol v0 JSON
+// lines, one AirbyteMessage per line, and decodes what Airbyte passes back
+// in: configured catalogs and STREAM state.
+package airbyte
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twilio-elt/twilio-elt/internal/protocol"
+)
+
+// Writer writes Airbyte messages to an io.Writer. It is safe for
+// concurrent use. Every line passes through a redactor: a secret given to
+// NewWriter never reaches the output, whatever message carries it.
+type Writer struct {
+	mu      sync.Mutex
+	out     *bufio.Writer
+	now     func() time.Time
+	secrets [][]byte
+	err     error
+}
+
+// NewWriter returns a Writer on w. secrets are byte strings replaced by
+// "**********" wherever they would appear.
+func NewWriter(w io.Writer, secrets ...string) *Writer {
+	aw := &Writer{out: bufio.NewWriterSize(w, 64<<10), now: time.Now}
+	for _, s := range secrets {
+		if s != "" {
+			aw.secrets = append(aw.secrets, []byte(s))
+		}
+	}
+	return aw
+}
+
+// Write encodes m as one line. Records are buffered; every other message
+// flushes, so a STATE is on the wire as soon as it is written, after the
+// records it covers.
+func (w *Writer) Write(m protocol.Message) error {
+	line, err := w.encode(m)
+	if err != nil {
+		return err
+	}
+	for _, s := range w.secrets {
+		line = bytes.ReplaceAll(line, s, []byte("**********"))
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	w.out.Write(line)
+	w.out.WriteByte('\n')
+	if _, isRecord := m.(protocol.Record); !isRecord {
+		w.err = w.out.Flush()
+	}
+	return w.err
+}
+
+// Flush writes any buffered records.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = w.out.Flush()
+	}
+	return w.err
+}
+
+type streamDescriptor struct {
+	Name string `json:"name"`
+}
+
+func (w *Writer) encode(m protocol.Message) ([]byte, error) {
+	now := w.now().UnixMilli()
+	var msg map[string]any
+	switch m := m.(type) {
+	case protocol.Record:
+		// Built by hand: the record data is already JSON and may be large.
+		var b bytes.Buffer
+		b.Grow(len(m.Data) + len(m.Stream) + 80)
+		b.WriteString(`{"type":"RECORD","record":{"stream":`)
+		name, _ := json.Marshal(m.Stream)
+		b.Write(name)
+		b.WriteString(`,"data":`)
+		b.Write(m.Data)
+		fmt.Fprintf(&b, `,"emitted_at":%d}}`, m.EmittedAt.UnixMilli())
+		return b.Bytes(), nil
+	case protocol.State:
+		msg = map[string]any{"type": "STATE", "state": map[string]any{
+			"type": "STREAM",
+			"stream": map[string]any{
+				"stream_descriptor": streamDescriptor{m.Stream},
+				"stream_state":      m.Data,
+			},
+			"sourceStats": map[string]any{"recordCount": json.Number(fmt.Sprintf("%d.0", m.RecordCount))},
+		}}
+	case protocol.StreamStatus:
+		msg = trace(now, "STREAM_STATUS", "stream_status", map[string]any{
+			"stream_descriptor": streamDescriptor{m.Stream},
+			"status":            m.Status,
+		})
+	case protocol.Estimate:
+		msg = trace(now, "ESTIMATE", "estimate", map[string]any{
+			"name": m.Stream, "type": "STREAM", "row_estimate": m.Rows,
+		})
+	case protocol.Error:
+		e := map[string]any{"message": m.Message, "failure_type": m.Failure}
+		if m.Internal != "" {
+			e["internal_message"] = m.Internal
+		}
+		if m.Stream != "" {
+			e["stream_descriptor"] = streamDescriptor{m.Stream}
+		}
+		msg = trace(now, "ERROR", "error", e)
+	case protocol.Log:
+		msg = map[string]any{"type": "LOG", "log": map[string]any{"level": level(m.Level), "message": m.Message}}
+	case protocol.ConnectionStatus:
+		status := map[string]any{"status": "FAILED", "message": m.Message}
+		if m.Succeeded {
+			status["status"] = "SUCCEEDED"
+		}
+		msg = map[string]any{"type": "CONNECTION_STATUS", "connectionStatus": status}
+	case protocol.Spec:
+		spec := map[string]any{
+			"connectionSpecification": m.ConnectionSpecification,
+			"supportsIncremental":     m.SupportsIncremental,
+		}
+		if m.DocumentationURL != "" {
+			spec["documentationUrl"] = m.DocumentationURL
+		}
+		msg = map[string]any{"type": "SPEC", "spec": spec}
+	case protocol.Catalog:
+		msg = map[string]any{"type": "CATALOG", "catalog": map[string]any{"streams": m.Streams}}
+	default:
+		return nil, fmt.Errorf("airbyte: cannot encode message of type %T", m)
+	}
+	return json.Marshal(msg)
+}
+
+func trace(now int64, kind, key string, body any) map[string]any {
+	return map[string]any{"type": "TRACE", "trace": map[string]any{
+		"type": kind, "emitted_at": now, key: body,
+	}}
+}
+
+func level(l slog.Level) string {
+	switch {
+	case l >= slog.LevelError:
+		return "ERROR"
+	case l >= slog.LevelWarn:
+		return "WARN"
+	case l >= slog.LevelInfo:
+		return "INFO"
+	default:
+		return "DEBUG"
+	}
+}
+
+// LogHandler is a slog.Handler that writes each log record as an Airbyte
+// LOG message, with its attributes appended as key=value.
+type LogHandler struct {
+	w     protocol.Writer
+	level slog.Leveler
+	attrs []slog.Attr
+	group string
+}
+
+// NewLogHandler returns a handler writing to w at or above level.
+func NewLogHandler(w protocol.Writer, level slog.Leveler) *LogHandler {
+	return &LogHandler{w: w, level: level}
+}
+
+func (h *LogHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+func (h *LogHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	write := func(a slog.Attr) bool {
+		if a.Equal(slog.Attr{}) {
+			return true
+		}
+		key := a.Key
+		if h.group != "" {
+			key = h.group + "." + key
+		}
+		fmt.Fprintf(&b, " %s=%s", key, quoteIfNeeded(a.Value.Resolve().String()))
+		return true
+	}
+	for _, a := range h.attrs {
+		write(a)
+	}
+	r.Attrs(write)
+	return h.w.Write(protocol.Log{Level: r.Level, Message: b.String()})
+}
+
+func (h *LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	h2 := *h
+	h2.attrs = append(slices.Clip(h.attrs), attrs...)
+	return &h2
+}
+
+func (h *LogHandler) WithGroup(name string) slog.Handler {
+	h2 := *h
+	if h2.group != "" {
+		name = h2.group + "." + name
+	}
+	h2.group = name
+	return &h2
+}
+
+func quoteIfNeeded(s string) string {
+	if s == "" || strings.ContainsAny(s, " \t\n\"=") {
+		return fmt.Sprintf("%q", s)
+	}
+	return s
+}

@@ -1,0 +1,128 @@
+package twilio
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// UsageRecord is one row of /Usage/Records: one category over a period.
+// Count, Usage and Price are Twilio's decimal text.
+type UsageRecord struct {
+	AccountSID  string    `json:"account_sid"`
+	Category    string    `json:"category"`
+	Description *string   `json:"description"`
+	StartDate   string    `json:"start_date"`
+	EndDate     *string   `json:"end_date"`
+	Count       Decimal   `json:"count"`
+	CountUnit   *string   `json:"count_unit"`
+	Usage       Decimal   `json:"usage"`
+	UsageUnit   *string   `json:"usage_unit"`
+	Price       Decimal   `json:"price"`
+	PriceUnit   *string   `json:"price_unit"`
+	AsOf        Timestamp `json:"as_of"`
+	URI         *string   `json:"uri"`
+}
+
+type usagePage struct {
+	UsageRecords []json.RawMessage `json:"usage_records"`
+	NextPageURI  *string           `json:"next_page_uri"`
+}
+
+// DailyUsage lists the daily usage records of one account from start to
+// end, both UTC dates and inclusive, a page at a time. It never includes
+// subaccounts' usage: every row belongs to account sid.
+func (c *Client) DailyUsage(ctx context.Context, sid string, start, end time.Time, pageSize int, yield func([]UsageRecord) error) error {
+	next := APIOrigin + "/2010-04-01/Accounts/" + url.PathEscape(sid) + "/Usage/Records/Daily.json"
+	query := url.Values{
+		"StartDate":          {start.UTC().Format(time.DateOnly)},
+		"EndDate":            {end.UTC().Format(time.DateOnly)},
+		"IncludeSubaccounts": {"false"},
+		"PageSize":           {strconv.Itoa(pageSize)},
+	}
+	return c.usagePages(ctx, next, query, yield)
+}
+
+// UsageToday reads one usage record of today for account sid: a request
+// every kind of credential may make.
+func (c *Client) UsageToday(ctx context.Context, sid string) error {
+	next := APIOrigin + "/2010-04-01/Accounts/" + url.PathEscape(sid) + "/Usage/Records/Today.json"
+	var page usagePage
+	if err := c.getJSON(ctx, next, url.Values{"PageSize": {"1"}}, &page); err != nil {
+		return fmt.Errorf("read today's usage of %s: %w", sid, err)
+	}
+	return nil
+}
+
+func (c *Client) usagePages(ctx context.Context, next string, query url.Values, yield func([]UsageRecord) error) error {
+	for next != "" {
+		where := describe(next, query)
+		var page usagePage
+		if err := c.getJSON(ctx, next, query, &page); err != nil {
+			return err
+		}
+		records := make([]UsageRecord, len(page.UsageRecords))
+		for i, raw := range page.UsageRecords {
+			if err := decodeRecord(raw, &records[i], "count", "usage", "price"); err != nil {
+				return fmt.Errorf("GET %s: usage_records[%d]: %w", where, i, err)
+			}
+			if _, err := time.Parse(time.DateOnly, records[i].StartDate); err != nil {
+				return fmt.Errorf("GET %s: usage_records[%d]: start_date %q is not a date", where, i, records[i].StartDate)
+			}
+		}
+		if err := yield(records); err != nil {
+			return err
+		}
+		next, query = nextURI(page.NextPageURI), nil
+	}
+	return nil
+}
+
+// decodeRecord decodes raw into v; when that fails it names the field
+// that does not fit, trying the decimal fields one by one.
+func decodeRecord(raw json.RawMessage, v any, decimalFields ...string) error {
+	err := json.Unmarshal(raw, v)
+	if err == nil {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return err
+	}
+	for _, f := range decimalFields {
+		var d Decimal
+		if ferr := json.Unmarshal(fields[f], &d); fields[f] != nil && ferr != nil {
+			return fmt.Errorf("field %s: %w", f, ferr)
+		}
+	}
+	return err
+}
+
+// Timestamp is an RFC 3339 timestamp such as Twilio's as_of
+// ("2026-11-24T03:00:00+00:00"). The zero value is null.
+type Timestamp struct{ time.Time }
+
+// UnmarshalJSON accepts RFC 3339 text, "" or null.
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*t = Timestamp{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	if s == "" {
+		*t = Timestamp{}
+		return nil
+	}
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return fmt.Errorf("timestamp %q is not RFC 3339", s)
+	}
+	t.Time = v.UTC()
+	return nil
+}

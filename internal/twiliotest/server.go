@@ -1,0 +1,522 @@
+package twiliotest
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Options configures a Server. The zero value is a main account without
+// subaccounts or SIMs and 120 days of history.
+type Options struct {
+	Seed        int64            // data seed; the same seed (and clock) gives the same bytes
+	Subaccounts int              // number of subaccounts
+	Days        int              // days of daily usage history ending today (UTC), inclusive; 0 means 120
+	SIMs        int              // number of SIMs on the main account
+	Now         func() time.Time // clock; nil means time.Now. Data is generated for Now() at New.
+	Latency     time.Duration    // added to every request
+	// ConcurrencyLimit, when positive, answers requests in flight beyond it
+	// with 429, code 20429, Retry-After: 1.
+	ConcurrencyLimit int
+	Faults           Faults
+}
+
+// Faults injects failures into authenticated requests.
+type Faults struct {
+	Rate  float64     // probability per request of a fault
+	Kinds []FaultKind // chosen uniformly; empty means Fault500
+}
+
+// A FaultKind is a kind of injected failure.
+type FaultKind int
+
+const (
+	Fault500       FaultKind = iota // 500, code 20500
+	Fault503                        // 503, code 20503
+	Fault429                        // 429, code 20429, Retry-After: 1
+	FaultTruncated                  // 200 with the full Content-Length, half the body, then the connection is aborted
+	FaultSlow                       // the answer comes after 2s (or never, if the request is canceled first)
+)
+
+// slowDelay is how long FaultSlow delays an answer.
+const slowDelay = 2 * time.Second
+
+// RequestInfo describes one request the server received.
+type RequestInfo struct {
+	Method string
+	Host   string
+	Path   string
+	Query  url.Values
+	Status int // 0 if the client went away before an answer
+	Time   time.Time
+}
+
+// Account is the ground truth for one account, main or subaccount.
+type Account struct {
+	SID, FriendlyName, Status, Type, OwnerAccountSID, AuthToken string
+	DateCreated, DateUpdated                                    time.Time
+	UsageForbidden                                              bool // its usage endpoints answer 404, code 20404
+}
+
+type account struct {
+	Account
+	scale    float64   // activity scale
+	activity float64   // share of categories in use
+	first    time.Time // first day with usage
+	last     time.Time // last day with usage (before first: none)
+	days     [][]amount
+	// inclusive is days with all subaccounts' usage added; main account only.
+	inclusive [][]amount
+}
+
+type apiKey struct {
+	sid, secret string
+	standard    bool
+}
+
+// Server is a Twilio emulator. Create one with New or NewTestServer.
+type Server struct {
+	now       func() time.Time
+	seed      int64
+	today     time.Time // 00:00 UTC of Now() at New
+	dataStart time.Time // first day of usage history
+	numDays   int
+
+	accounts       []*account // main first
+	accountBySID   map[string]*account
+	keys           []apiKey // main key, standard key
+	categoryByName []int    // category indexes ordered by name
+	sims           []*sim
+	simBySID       map[string]*sim
+	ratePlans      []ratePlan
+
+	mu          sync.Mutex
+	faults      Faults
+	latency     time.Duration
+	limit       int
+	faultRNG    *rand.Rand
+	requests    []RequestInfo
+	inFlight    int
+	maxInFlight int
+	requestSeq  uint64
+	httpServer  *http.Server
+	testServer  *httptest.Server
+	url         string
+}
+
+// New returns a Server with all its data generated, deterministically from
+// opts.Seed and the date of opts.Now().
+func New(opts Options) *Server {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	days := opts.Days
+	if days <= 0 {
+		days = 120
+	}
+	today := now().UTC().Truncate(day)
+	s := &Server{
+		now:          now,
+		seed:         opts.Seed,
+		today:        today,
+		dataStart:    today.AddDate(0, 0, 1-days),
+		numDays:      days,
+		accountBySID: map[string]*account{},
+		simBySID:     map[string]*sim{},
+		faults:       opts.Faults,
+		latency:      opts.Latency,
+		limit:        opts.ConcurrencyLimit,
+		faultRNG:     rand.New(rand.NewPCG(uint64(opts.Seed), 0xfa017)),
+	}
+	s.categoryByName = make([]int, len(categoryTable))
+	for i := range s.categoryByName {
+		s.categoryByName[i] = i
+	}
+	sortByName(s.categoryByName)
+
+	rng := rand.New(rand.NewPCG(uint64(opts.Seed), 1))
+	s.generateAccounts(rng, opts.Subaccounts)
+	s.keys = []apiKey{
+		{sid: "SK" + hexString(rng, 32), secret: alnumString(rng, 32)},
+		{sid: "SK" + hexString(rng, 32), secret: alnumString(rng, 32), standard: true},
+	}
+	for i, a := range s.accounts {
+		s.generateUsage(a, opts.Seed, i)
+	}
+	s.sumSubaccounts()
+	s.generateSIMs(opts.Seed, opts.SIMs)
+	return s
+}
+
+// NewTestServer starts s on a local port for the duration of the test.
+func NewTestServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s := New(opts)
+	ts := httptest.NewServer(s)
+	s.mu.Lock()
+	s.testServer, s.url = ts, ts.URL
+	s.mu.Unlock()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Start listens on addr (such as "127.0.0.1:0") and serves in the
+// background. It returns the base URL, such as "http://127.0.0.1:41234".
+func (s *Server) Start(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("twiliotest: listen %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.mu.Lock()
+	s.httpServer, s.url = hs, "http://"+ln.Addr().String()
+	u := s.url
+	s.mu.Unlock()
+	go hs.Serve(ln)
+	return u, nil
+}
+
+// URL returns the base URL of a server started with NewTestServer or Start.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.url
+}
+
+// Close stops a server started with NewTestServer or Start.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	ts, hs := s.testServer, s.httpServer
+	s.testServer, s.httpServer = nil, nil
+	s.mu.Unlock()
+	if ts != nil {
+		ts.Close()
+	}
+	if hs != nil {
+		return hs.Close()
+	}
+	return nil
+}
+
+// SetFaults changes fault injection.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+}
+
+// SetLatency changes the latency added to every request.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// SetConcurrencyLimit changes the concurrency limit; 0 means none.
+func (s *Server) SetConcurrencyLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limit = n
+}
+
+// MainAccountSID returns the main account's SID.
+func (s *Server) MainAccountSID() string { return s.accounts[0].SID }
+
+// AuthToken returns the main account's auth token.
+func (s *Server) AuthToken() string { return s.accounts[0].AuthToken }
+
+// MainAPIKey returns an API key of the main account that may read everything.
+func (s *Server) MainAPIKey() (sid, secret string) { return s.keys[0].sid, s.keys[0].secret }
+
+// StandardAPIKey returns a Standard API key of the main account: it may read
+// usage and wireless resources but not Account resources (401, code 20003).
+func (s *Server) StandardAPIKey() (sid, secret string) { return s.keys[1].sid, s.keys[1].secret }
+
+// ConnectorConfig returns connector configuration for the main account:
+// a JSON object with account_sid, auth_token, base_url and start_date (the
+// first day of usage history).
+func (s *Server) ConnectorConfig(baseURL string) []byte {
+	return marshal(struct {
+		AccountSID string `json:"account_sid"`
+		AuthToken  string `json:"auth_token"`
+		BaseURL    string `json:"base_url"`
+		StartDate  string `json:"start_date"`
+	}{s.MainAccountSID(), s.AuthToken(), baseURL, s.dataStart.Format(dateLayout)})
+}
+
+// Accounts returns the main account then its subaccounts.
+func (s *Server) Accounts() []Account {
+	out := make([]Account, len(s.accounts))
+	for i, a := range s.accounts {
+		out[i] = a.Account
+	}
+	return out
+}
+
+// Requests returns every request received since the last ResetRequests, in
+// arrival order.
+func (s *Server) Requests() []RequestInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]RequestInfo, len(s.requests))
+	for i, r := range s.requests {
+		r.Query = cloneValues(r.Query)
+		out[i] = r
+	}
+	return out
+}
+
+// ResetRequests forgets the requests received so far and restarts
+// MaxInFlight from the number of requests now in flight.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+	s.maxInFlight = s.inFlight
+}
+
+// MaxInFlight returns the largest number of requests observed in flight at
+// once.
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP answers one request the way Twilio would.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	sw := &statusWriter{ResponseWriter: w}
+	s.mu.Lock()
+	s.requestSeq++
+	seq := s.requestSeq
+	idx := len(s.requests)
+	s.requests = append(s.requests, RequestInfo{
+		Method: r.Method, Host: r.Host, Path: r.URL.Path,
+		Query: r.URL.Query(), Time: s.now(),
+	})
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		if idx < len(s.requests) {
+			s.requests[idx].Status = sw.status
+		}
+		s.mu.Unlock()
+	}()
+	w.Header().Set("Twilio-Request-Id", fmt.Sprintf("RQ%032x", seq))
+	s.serve(sw, r)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	svc := serviceOf(r.URL.Path)
+	if svc == "" || !hostMatches(r.Host, svc) {
+		writeError(w, notFound(r.URL.Path))
+		return
+	}
+	s.mu.Lock()
+	limit, latency, inFlight := s.limit, s.latency, s.inFlight
+	s.mu.Unlock()
+
+	p, ok := s.authenticate(r)
+	if !ok {
+		if sleep(r.Context(), latency) {
+			writeError(w, errAuthenticate)
+		}
+		return
+	}
+	if limit > 0 && inFlight > limit {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, errTooManyRequests)
+		return
+	}
+	if !sleep(r.Context(), latency) {
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: 20004, message: "Method not allowed"})
+		return
+	}
+
+	kind, fault := s.pickFault()
+	if fault {
+		switch kind {
+		case Fault503:
+			writeError(w, &apiError{status: http.StatusServiceUnavailable, code: 20503, message: "Service Unavailable"})
+			return
+		case Fault429:
+			w.Header().Set("Retry-After", "1")
+			writeError(w, errTooManyRequests)
+			return
+		case FaultTruncated:
+			s.serveTruncated(w, r, p, svc)
+			return
+		case FaultSlow:
+			if !sleep(r.Context(), slowDelay) {
+				return
+			}
+		default:
+			writeError(w, &apiError{status: http.StatusInternalServerError, code: 20500, message: "Internal Server Error"})
+			return
+		}
+	}
+	s.route(w, r, p, svc)
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request, p principal, svc string) {
+	if svc == "api" {
+		s.serveAPI(w, r, p)
+		return
+	}
+	s.serveWireless(w, r, p)
+}
+
+// serveTruncated answers with the full Content-Length but only half the
+// body, then aborts the connection.
+func (s *Server) serveTruncated(w http.ResponseWriter, r *http.Request, p principal, svc string) {
+	rec := httptest.NewRecorder()
+	s.route(rec, r, p, svc)
+	body := rec.Body.Bytes()
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(rec.Code)
+	w.Write(body[:len(body)/2])
+	http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler)
+}
+
+func (s *Server) pickFault() (FaultKind, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.Rate <= 0 || s.faultRNG.Float64() >= s.faults.Rate {
+		return 0, false
+	}
+	if len(s.faults.Kinds) == 0 {
+		return Fault500, true
+	}
+	return s.faults.Kinds[s.faultRNG.IntN(len(s.faults.Kinds))], true
+}
+
+// sleep waits for d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// marshal encodes v as JSON without HTML escaping, as Twilio does ("&" in
+// URIs stays "&").
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(fmt.Sprintf("twiliotest: marshal %T: %v", v, err))
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func hexString(r *rand.Rand, n int) string {
+	b := make([]byte, n/2)
+	for i := range b {
+		b[i] = byte(r.UintN(256))
+	}
+	return hex.EncodeToString(b)
+}
+
+func alnumString(r *rand.Rand, n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[r.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
+// serviceOf returns the Twilio service a path belongs to: "api" for
+// /2010-04-01/..., "wireless" for /v1/Sims..., "" for neither.
+func serviceOf(path string) string {
+	switch {
+	case strings.HasPrefix(path, apiPrefix+"/"):
+		return "api"
+	case path == "/v1/Sims" || strings.HasPrefix(path, "/v1/Sims/"):
+		return "wireless"
+	}
+	return ""
+}
+
+// hostMatches reports whether a request for service svc may be sent to
+// host. A *.twilio.com host must name the service (api.twilio.com, or a
+// regional form such as api.dublin.ie1.twilio.com); any other host, such as
+// 127.0.0.1:port, is accepted.
+func hostMatches(host, svc string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(host)
+	if host != "twilio.com" && !strings.HasSuffix(host, ".twilio.com") {
+		return true
+	}
+	return strings.HasPrefix(host, svc+".")
+}

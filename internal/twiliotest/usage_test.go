@@ -1,0 +1,321 @@
+package twiliotest
+
+import (
+	"encoding/json"
+	"math/big"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// wireUsage is a usage record as served.
+type wireUsage struct {
+	AccountSID  string  `json:"account_sid"`
+	APIVersion  string  `json:"api_version"`
+	AsOf        string  `json:"as_of"`
+	Category    string  `json:"category"`
+	Count       *string `json:"count"`
+	CountUnit   string  `json:"count_unit"`
+	Description string  `json:"description"`
+	StartDate   string  `json:"start_date"`
+	EndDate     string  `json:"end_date"`
+	Price       string  `json:"price"`
+	PriceUnit   string  `json:"price_unit"`
+	Usage       string  `json:"usage"`
+	UsageUnit   string  `json:"usage_unit"`
+	URI         string  `json:"uri"`
+}
+
+type usagePage struct {
+	FirstPageURI    string      `json:"first_page_uri"`
+	URI             string      `json:"uri"`
+	NextPageURI     *string     `json:"next_page_uri"`
+	PreviousPageURI *string     `json:"previous_page_uri"`
+	Page            int         `json:"page"`
+	PageSize        int         `json:"page_size"`
+	Start           int         `json:"start"`
+	End             int         `json:"end"`
+	UsageRecords    []wireUsage `json:"usage_records"`
+}
+
+func (u wireUsage) record(t testing.TB) UsageRecord {
+	t.Helper()
+	date, err := time.Parse(dateLayout, u.StartDate)
+	if err != nil || u.EndDate != u.StartDate {
+		t.Fatalf("record %+v: start_date %q, end_date %q", u, u.StartDate, u.EndDate)
+	}
+	r := UsageRecord{
+		AccountSID: u.AccountSID, Category: u.Category, Description: u.Description, Date: date,
+		CountUnit: u.CountUnit, Usage: u.Usage, UsageUnit: u.UsageUnit, Price: u.Price, PriceUnit: u.PriceUnit,
+	}
+	if u.Count != nil {
+		r.Count = *u.Count
+	}
+	return r
+}
+
+// readAllUsage follows next_page_uri from first and returns every record
+// and the pages seen.
+func readAllUsage(t testing.TB, s *Server, c creds, first string) ([]wireUsage, []usagePage) {
+	t.Helper()
+	var recs []wireUsage
+	var pages []usagePage
+	for next := first; next != ""; {
+		r := get(t, s, c, next, "")
+		if r.status != 200 {
+			t.Fatalf("GET %s: %d %s", next, r.status, r.body)
+		}
+		p := decode[usagePage](t, r.body)
+		recs = append(recs, p.UsageRecords...)
+		pages = append(pages, p)
+		next = ""
+		if p.NextPageURI != nil {
+			next = *p.NextPageURI
+		}
+	}
+	return recs, pages
+}
+
+func TestUsagePaging(t *testing.T) {
+	s := NewTestServer(t, testOptions())
+	for _, a := range s.Accounts() {
+		if a.UsageForbidden {
+			continue
+		}
+		for _, size := range []int{337, 1000} {
+			first := "/2010-04-01/Accounts/" + a.SID + "/Usage/Records/Daily.json?IncludeSubaccounts=false&PageSize=" + strconv.Itoa(size)
+			recs, pages := readAllUsage(t, s, mainCreds(s), first)
+			var got []UsageRecord
+			for _, r := range recs {
+				got = append(got, r.record(t))
+			}
+			if diff := cmp.Diff(s.UsageRecords(a.SID), got); diff != "" {
+				t.Errorf("%s (%s), PageSize %d: records (-want +got):\n%s", a.SID, a.FriendlyName, size, diff)
+			}
+			for i, p := range pages {
+				if p.Page != i || p.PageSize != size || p.Start != i*size || (len(p.UsageRecords) > 0 && p.End != p.Start+len(p.UsageRecords)-1) {
+					t.Errorf("page %d: page %d, page_size %d, start %d, end %d, %d records", i, p.Page, p.PageSize, p.Start, p.End, len(p.UsageRecords))
+				}
+				if (i == 0) != (p.PreviousPageURI == nil) {
+					t.Errorf("page %d: previous_page_uri %v", i, p.PreviousPageURI)
+				}
+				if !strings.Contains(p.FirstPageURI, "IncludeSubaccounts=false") || !strings.HasPrefix(p.URI, "/2010-04-01/Accounts/"+a.SID) {
+					t.Errorf("page %d: first_page_uri %s, uri %s", i, p.FirstPageURI, p.URI)
+				}
+				if p.NextPageURI != nil && !regexp.MustCompile(`[?&]PageToken=PA[A-Za-z0-9_-]+$`).MatchString(*p.NextPageURI) {
+					t.Errorf("page %d: next_page_uri %s has no PageToken", i, *p.NextPageURI)
+				}
+			}
+		}
+	}
+}
+
+func TestUsageRecordFields(t *testing.T) {
+	s := NewTestServer(t, testOptions())
+	main := s.MainAccountSID()
+	r := get(t, s, mainCreds(s), "/2010-04-01/Accounts/"+main+"/Usage/Records/Daily.json?StartDate=2026-11-01&EndDate=2026-11-01&Category=totalprice", "")
+	var raw struct {
+		UsageRecords []map[string]any `json:"usage_records"`
+	}
+	if err := json.Unmarshal(r.body, &raw); err != nil || len(raw.UsageRecords) != 1 {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+	rec := raw.UsageRecords[0]
+	price, ok := rec["price"].(string)
+	if !ok || rec["count"] != nil || rec["usage"] != price || rec["usage_unit"] != "usd" {
+		t.Errorf("totalprice: price %#v, count %#v, usage %#v, usage_unit %#v", rec["price"], rec["count"], rec["usage"], rec["usage_unit"])
+	}
+	wantURI := "/2010-04-01/Accounts/" + main + "/Usage/Records/Daily.json?Category=totalprice&StartDate=2026-11-01&EndDate=2026-11-01"
+	if rec["uri"] != wantURI || rec["as_of"] != "2026-11-24T03:00:00+00:00" || rec["api_version"] != "2010-04-01" {
+		t.Errorf("uri %v, as_of %v, api_version %v", rec["uri"], rec["as_of"], rec["api_version"])
+	}
+	var keys []string
+	for k := range rec {
+		keys = append(keys, k)
+	}
+	wantKeys := []string{"account_sid", "api_version", "as_of", "category", "count", "count_unit", "description", "end_date",
+		"price", "price_unit", "start_date", "subresource_uris", "uri", "usage", "usage_unit"}
+	if diff := cmp.Diff(wantKeys, keys, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+}
+
+func TestPageSizeCap(t *testing.T) {
+	s := NewTestServer(t, testOptions())
+	r := get(t, s, mainCreds(s), "/2010-04-01/Accounts/"+s.MainAccountSID()+"/Usage/Records/Daily.json?PageSize=5000", "")
+	p := decode[usagePage](t, r.body)
+	if p.PageSize != 1000 || len(p.UsageRecords) != 1000 || p.NextPageURI == nil || !strings.Contains(*p.NextPageURI, "PageSize=1000&") {
+		t.Errorf("PageSize=5000: page_size %d, %d records, next %v", p.PageSize, len(p.UsageRecords), p.NextPageURI)
+	}
+	r = get(t, s, mainCreds(s), "/2010-04-01/Accounts/"+s.MainAccountSID()+"/Usage/Records/Daily.json", "")
+	if p := decode[usagePage](t, r.body); p.PageSize != 50 || len(p.UsageRecords) != 50 {
+		t.Errorf("default: page_size %d, %d records", p.PageSize, len(p.UsageRecords))
+	}
+}
+
+func rat(t testing.TB, s string) *big.Rat {
+	t.Helper()
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		t.Fatalf("not a decimal: %q", s)
+	}
+	return r
+}
+
+var priceText = regexp.MustCompile(`^(0|-?\d+\.\d{5})$`)
+
+func TestRollups(t *testing.T) {
+	s := New(testOptions())
+	cats := s.Categories()
+	children := map[string][]string{}
+	for _, c := range cats {
+		if c.Parent != "" && !c.Overlay {
+			children[c.Parent] = append(children[c.Parent], c.Name)
+		}
+	}
+	var negatives, remainders, unattributed int
+	for _, a := range s.Accounts() {
+		byDay := map[time.Time]map[string]UsageRecord{}
+		for _, r := range s.UsageRecords(a.SID) {
+			if !priceText.MatchString(r.Price) {
+				t.Errorf("%s %s %s: price %q", a.SID, r.Date, r.Category, r.Price)
+			}
+			if r.Price[0] == '-' {
+				negatives++
+			}
+			if byDay[r.Date] == nil {
+				byDay[r.Date] = map[string]UsageRecord{}
+			}
+			byDay[r.Date][r.Category] = r
+		}
+		for date, rows := range byDay {
+			if len(rows) != len(cats) {
+				t.Errorf("%s %s: %d rows, want one per category (%d)", a.SID, date, len(rows), len(cats))
+			}
+			for _, c := range cats {
+				if !c.Rollup {
+					continue
+				}
+				sum := map[string]*big.Rat{"price": new(big.Rat), "count": new(big.Rat), "usage": new(big.Rat)}
+				for _, ch := range children[c.Name] {
+					r := rows[ch]
+					sum["price"].Add(sum["price"], rat(t, r.Price))
+					sum["count"].Add(sum["count"], rat(t, r.Count))
+					sum["usage"].Add(sum["usage"], rat(t, r.Usage))
+				}
+				r := rows[c.Name]
+				got := map[string]*big.Rat{"price": rat(t, r.Price)}
+				if c.Name != "totalprice" {
+					got["count"], got["usage"] = rat(t, r.Count), rat(t, r.Usage)
+				}
+				for k, v := range got {
+					if v.Cmp(sum[k]) < 0 {
+						t.Errorf("%s %s %s: %s %s < sum of children %s", a.SID, date.Format(dateLayout), c.Name, k, v.FloatString(5), sum[k].FloatString(5))
+					}
+				}
+				if got["price"].Cmp(sum["price"]) > 0 {
+					if c.Name == "totalprice" {
+						unattributed++
+					} else {
+						remainders++
+					}
+				}
+			}
+			// Overlays.
+			if p, base := rat(t, rows["authy-sms-outbound"].Price), rat(t, rows["sms-outbound"].Price); p.Sign() > 0 && p.Cmp(base) > 0 {
+				t.Errorf("%s %s: authy-sms-outbound %s > sms-outbound %s", a.SID, date, p.FloatString(5), base.FloatString(5))
+			}
+			channels := new(big.Rat).Add(rat(t, rows["sms"].Price), rat(t, rows["mms"].Price))
+			if rat(t, rows["channels"].Price).Cmp(channels) != 0 {
+				t.Errorf("%s %s: channels %s, want sms+mms %s", a.SID, date, rows["channels"].Price, channels.FloatString(5))
+			}
+		}
+	}
+	if negatives == 0 || remainders == 0 || unattributed == 0 {
+		t.Errorf("negative prices %d, roll-up remainders %d, unattributed totals %d: want some of each", negatives, remainders, unattributed)
+	}
+}
+
+func TestIncludeSubaccounts(t *testing.T) {
+	s := NewTestServer(t, testOptions())
+	main := s.MainAccountSID()
+	const date = "2026-11-01"
+	base := "/2010-04-01/Accounts/" + main + "/Usage/Records/Daily.json?Category=totalprice&StartDate=" + date + "&EndDate=" + date
+	total := func(query string) string {
+		recs, _ := readAllUsage(t, s, mainCreds(s), base+query)
+		if len(recs) != 1 {
+			t.Fatalf("%d records", len(recs))
+		}
+		return recs[0].Price
+	}
+	own, all := new(big.Rat), new(big.Rat)
+	for i, a := range s.Accounts() {
+		for _, r := range s.UsageRecords(a.SID) {
+			if r.Category == "totalprice" && r.Date.Format(dateLayout) == date {
+				all.Add(all, rat(t, r.Price))
+				if i == 0 {
+					own.Add(own, rat(t, r.Price))
+				}
+			}
+		}
+	}
+	tests := []struct {
+		query string
+		want  *big.Rat
+	}{
+		{"", all},
+		{"&IncludeSubaccounts=true", all},
+		{"&IncludeSubaccounts=false", own},
+	}
+	for _, tt := range tests {
+		if got := rat(t, total(tt.query)); got.Cmp(tt.want) != 0 {
+			t.Errorf("query %q: totalprice %s, want %s", tt.query, got.FloatString(5), tt.want.FloatString(5))
+		}
+	}
+	if own.Cmp(all) == 0 {
+		t.Errorf("subaccounts add nothing on %s", date)
+	}
+}
+
+func TestTodayAndAllTime(t *testing.T) {
+	opts := testOptions()
+	opts.Days = 60 // the closed subaccount closed 30 days ago
+	s := NewTestServer(t, opts)
+	main := s.MainAccountSID()
+	today, _ := readAllUsage(t, s, mainCreds(s), "/2010-04-01/Accounts/"+main+"/Usage/Records/Today.json?IncludeSubaccounts=false&PageSize=1000")
+	var want []UsageRecord
+	for _, r := range s.UsageRecords(main) {
+		if r.Date.Equal(testNow.Truncate(24 * time.Hour)) {
+			want = append(want, r)
+		}
+	}
+	var got []UsageRecord
+	for _, r := range today {
+		got = append(got, r.record(t))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Today.json (-want +got):\n%s", diff)
+	}
+
+	closed := s.Accounts()[3]
+	allTime, _ := readAllUsage(t, s, mainCreds(s), "/2010-04-01/Accounts/"+closed.SID+"/Usage/Records.json?Category=totalprice")
+	sum := new(big.Rat)
+	var last time.Time
+	for _, r := range s.UsageRecords(closed.SID) {
+		if r.Category == "totalprice" {
+			sum.Add(sum, rat(t, r.Price))
+			last = r.Date
+		}
+	}
+	if len(allTime) != 1 || rat(t, allTime[0].Price).Cmp(sum) != 0 || allTime[0].EndDate != last.Format(dateLayout) {
+		t.Errorf("Records.json for the closed account: %+v; want price %s ending %s", allTime, sum.FloatString(5), last.Format(dateLayout))
+	}
+	if !last.Before(closed.DateUpdated.Truncate(24 * time.Hour)) {
+		t.Errorf("closed account has usage on %s, closed %s", last, closed.DateUpdated)
+	}
+}
