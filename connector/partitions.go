@@ -104,6 +104,12 @@ func windows(first, last time.Time, size int) []window {
 	return out
 }
 
+// partitionWorkers is how many partitions are read at once: twice the
+// request slots, so that while one partition decodes a page or waits for
+// its turn another has a request ready, and no slot idles. The transport
+// still caps the requests in flight at maxConcurrency.
+func partitionWorkers(maxConcurrency int) int { return 2 * maxConcurrency }
+
 // forEachPartition runs fn for every item with at most workers running at
 // once. It stops starting new items when ctx ends and returns every
 // error fn returned.

@@ -84,7 +84,7 @@ func (c *Connector) readSIMUsageRecords(ctx context.Context, r *run, cs catalog.
 	}
 
 	u := &simUsageRead{conn: c, r: r, name: name, st: st}
-	if err := forEachPartition(ctx, c.cfg.Concurrency(), parts, u.readPartition); err != nil {
+	if err := forEachPartition(ctx, partitionWorkers(c.cfg.Concurrency()), parts, u.readPartition); err != nil {
 		return err
 	}
 	return r.emit.checkpoint(name, nil, nil, u.blob)

@@ -87,7 +87,7 @@ func (c *Connector) readUsageRecords(ctx context.Context, r *run, cs catalog.Con
 	for _, p := range parts {
 		u.days += window{p.first, p.last}.days()
 	}
-	err = forEachPartition(ctx, c.cfg.Concurrency(), parts, u.readPartition)
+	err = forEachPartition(ctx, partitionWorkers(c.cfg.Concurrency()), parts, u.readPartition)
 	if err != nil {
 		return err
 	}
@@ -146,11 +146,11 @@ func (u *usageRead) readWindow(ctx context.Context, sid string, w window) ([]jso
 	pageSize := usagePageSize
 	for {
 		rows, err := u.fetchWindow(ctx, sid, w, pageSize)
-		if err == nil || !twilio.IsServerError(err) || pageSize <= minUsagePageSize {
+		if err == nil || !twilio.IsTransient(err) || pageSize <= minUsagePageSize || ctx.Err() != nil {
 			return rows, err
 		}
 		pageSize = max(minUsagePageSize, pageSize/4)
-		u.conn.log.Warn("Twilio keeps failing on large pages; retrying the window with smaller pages",
+		u.conn.log.Warn("Twilio keeps failing on this window; reading it again with smaller pages",
 			"account_sid", sid, "page_size", pageSize, "error", err.Error())
 	}
 }

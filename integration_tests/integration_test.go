@@ -151,11 +151,13 @@ func writeJSON(t *testing.T, name string, v any) string {
 func writeFile(t *testing.T, name string, b []byte) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	if err := writeFileErr(path, b); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
+
+func writeFileErr(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
 
 func TestSpec(t *testing.T) {
 	r := run(t, "spec")

@@ -230,6 +230,8 @@ func (c *Config) Validate(today time.Time) error {
 func originProblem(raw string) string {
 	u, err := url.Parse(raw)
 	switch {
+	case strings.Contains(raw, "@"):
+		return "must not contain credentials"
 	case err != nil || u.Host == "":
 		return fmt.Sprintf("must be an origin such as http://127.0.0.1:8080, got %q", raw)
 	case u.Scheme != "http" && u.Scheme != "https":

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -149,6 +150,13 @@ func (c *Client) Stats() Stats {
 // getJSON fetches rawURL (absolute) with query and decodes the JSON body
 // into v. A nil query keeps rawURL's own query, as paging requires.
 func (c *Client) getJSON(ctx context.Context, rawURL string, query url.Values, v any) error {
+	_, err := c.getDecoded(ctx, rawURL, query, v)
+	return err
+}
+
+// getDecoded is getJSON that also returns the body, so a caller can look
+// closer at a record that did not decode.
+func (c *Client) getDecoded(ctx context.Context, rawURL string, query url.Values, v any) ([]byte, error) {
 	call := &callTransport{ctx: ctx, next: c.transport}
 	tc := &twclient.Client{
 		Credentials: c.creds,
@@ -161,16 +169,39 @@ func (c *Client) getJSON(ctx context.Context, rawURL string, query url.Values, v
 	handler := &twclient.RequestHandler{Client: tc, Edge: c.edge, Region: c.region}
 
 	where := describe(rawURL, query)
-	resp, err := handler.Get(rawURL, query, nil, "")
-	if err != nil {
-		return c.requestError(ctx, where, call.resp, err)
+	for attempt := 1; ; attempt++ {
+		resp, err := handler.Get(rawURL, query, nil, "")
+		if err != nil {
+			return nil, c.requestError(ctx, where, call.resp, err)
+		}
+		body, err := readBody(resp)
+		if err != nil {
+			return nil, fmt.Errorf("GET %s: %w", where, err)
+		}
+		err = json.Unmarshal(body, v)
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			// A 200 whose body is not JSON was cut short on the way: ask again.
+			if attempt < c.transport.maxAttempts {
+				c.transport.retries.Add(1)
+				continue
+			}
+			err = &truncatedError{err: err}
+		}
+		if err != nil {
+			return body, fmt.Errorf("GET %s: decode response: %w", where, err)
+		}
+		return body, nil
 	}
+}
+
+// readBody returns the body the transport already read whole.
+func readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("GET %s: decode response: %w", where, err)
+	if b, ok := resp.Body.(*bufferedBody); ok {
+		return b.data, nil
 	}
-	return nil
+	return io.ReadAll(resp.Body)
 }
 
 func (c *Client) requestError(ctx context.Context, where string, resp *http.Response, err error) error {

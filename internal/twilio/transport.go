@@ -3,12 +3,10 @@ package twilio
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -68,9 +66,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		delay := t.backoff(attempt)
 		retry := false
 		switch {
+		case isTruncated(err):
+			retry = true
 		case err != nil:
-			// A refused connection or a cut-short body: worth a few tries,
-			// not the full budget, so an unreachable host fails quickly.
+			// A refused connection or a reset: worth a few tries, not the
+			// full budget, so an unreachable host fails in seconds.
 			serverErrors++
 			retry = serverErrors < t.max5xxAttempts
 		case resp.StatusCode == http.StatusTooManyRequests:
@@ -137,10 +137,7 @@ func (t *transport) attempt(ctx context.Context, req *http.Request) (*http.Respo
 	if err != nil {
 		return nil, &truncatedError{err: err}
 	}
-	if resp.StatusCode/100 == 2 && isJSON(resp.Header) && !json.Valid(body) {
-		return nil, &truncatedError{err: errors.New("response body is not valid JSON")}
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.Body = &bufferedBody{Reader: bytes.NewReader(body), data: body}
 	resp.ContentLength = int64(len(body))
 	return resp, nil
 }
@@ -150,10 +147,18 @@ type truncatedError struct{ err error }
 func (e *truncatedError) Error() string { return "incomplete response body: " + e.err.Error() }
 func (e *truncatedError) Unwrap() error { return e.err }
 
-func isJSON(h http.Header) bool {
-	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
-	return err == nil && mt == "application/json"
+func isTruncated(err error) bool {
+	var t *truncatedError
+	return errors.As(err, &t)
 }
+
+// bufferedBody is a response body already read whole.
+type bufferedBody struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (*bufferedBody) Close() error { return nil }
 
 // pause holds every new request of the client for d: Twilio's
 // concurrency limit is per account, so one 429 concerns all workers.

@@ -28,8 +28,14 @@ type UsageRecord struct {
 }
 
 type usagePage struct {
+	UsageRecords []UsageRecord `json:"usage_records"`
+	NextPageURI  *string       `json:"next_page_uri"`
+}
+
+// rawUsagePage is usagePage undecoded, to find the record and field a
+// decoding error is about.
+type rawUsagePage struct {
 	UsageRecords []json.RawMessage `json:"usage_records"`
-	NextPageURI  *string           `json:"next_page_uri"`
 }
 
 // DailyUsage lists the daily usage records of one account from start to
@@ -61,19 +67,23 @@ func (c *Client) usagePages(ctx context.Context, next string, query url.Values, 
 	for next != "" {
 		where := describe(next, query)
 		var page usagePage
-		if err := c.getJSON(ctx, next, query, &page); err != nil {
+		if body, err := c.getDecoded(ctx, next, query, &page); err != nil {
+			var raw rawUsagePage
+			if body != nil && json.Unmarshal(body, &raw) == nil {
+				for i, rec := range raw.UsageRecords {
+					if ferr := decodeRecord(rec, new(UsageRecord), "count", "usage", "price"); ferr != nil {
+						return fmt.Errorf("GET %s: usage_records[%d]: %w", where, i, ferr)
+					}
+				}
+			}
 			return err
 		}
-		records := make([]UsageRecord, len(page.UsageRecords))
-		for i, raw := range page.UsageRecords {
-			if err := decodeRecord(raw, &records[i], "count", "usage", "price"); err != nil {
-				return fmt.Errorf("GET %s: usage_records[%d]: %w", where, i, err)
-			}
-			if _, err := time.Parse(time.DateOnly, records[i].StartDate); err != nil {
-				return fmt.Errorf("GET %s: usage_records[%d]: start_date %q is not a date", where, i, records[i].StartDate)
+		for i, rec := range page.UsageRecords {
+			if _, err := time.Parse(time.DateOnly, rec.StartDate); err != nil {
+				return fmt.Errorf("GET %s: usage_records[%d]: start_date %q is not a date", where, i, rec.StartDate)
 			}
 		}
-		if err := yield(records); err != nil {
+		if err := yield(page.UsageRecords); err != nil {
 			return err
 		}
 		next, query = nextURI(page.NextPageURI), nil

@@ -51,7 +51,9 @@ func (w *Writer) Write(m protocol.Message) error {
 		return err
 	}
 	for _, s := range w.secrets {
-		line = bytes.ReplaceAll(line, s, []byte("**********"))
+		if bytes.Contains(line, s) {
+			line = bytes.ReplaceAll(line, s, []byte("**********"))
+		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -86,13 +88,23 @@ func (w *Writer) encode(m protocol.Message) ([]byte, error) {
 	switch m := m.(type) {
 	case protocol.Record:
 		// Built by hand: the record data is already JSON and may be large.
+		if len(bytes.TrimSpace(m.Data)) == 0 {
+			return nil, fmt.Errorf("airbyte: record of stream %s has no data", m.Stream)
+		}
 		var b bytes.Buffer
 		b.Grow(len(m.Data) + len(m.Stream) + 80)
 		b.WriteString(`{"type":"RECORD","record":{"stream":`)
 		name, _ := json.Marshal(m.Stream)
 		b.Write(name)
 		b.WriteString(`,"data":`)
-		b.Write(m.Data)
+		if bytes.ContainsAny(m.Data, "\n\r") {
+			// One message per line: indented data is compacted.
+			if err := json.Compact(&b, m.Data); err != nil {
+				return nil, fmt.Errorf("airbyte: record of stream %s: %w", m.Stream, err)
+			}
+		} else {
+			b.Write(m.Data)
+		}
 		fmt.Fprintf(&b, `,"emitted_at":%d}}`, m.EmittedAt.UnixMilli())
 		return b.Bytes(), nil
 	case protocol.State:
@@ -185,36 +197,45 @@ func (h *LogHandler) Enabled(_ context.Context, l slog.Level) bool { return l >=
 func (h *LogHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	b.WriteString(r.Message)
-	write := func(a slog.Attr) bool {
-		if a.Equal(slog.Attr{}) {
+	write := func(group string) func(slog.Attr) bool {
+		return func(a slog.Attr) bool {
+			if a.Equal(slog.Attr{}) {
+				return true
+			}
+			fmt.Fprintf(&b, " %s=%s", qualify(group, a.Key), quoteIfNeeded(a.Value.Resolve().String()))
 			return true
 		}
-		key := a.Key
-		if h.group != "" {
-			key = h.group + "." + key
-		}
-		fmt.Fprintf(&b, " %s=%s", key, quoteIfNeeded(a.Value.Resolve().String()))
-		return true
 	}
 	for _, a := range h.attrs {
-		write(a)
+		write("")(a) // qualified when added
 	}
-	r.Attrs(write)
+	r.Attrs(write(h.group))
 	return h.w.Write(protocol.Log{Level: r.Level, Message: b.String()})
+}
+
+func qualify(group, key string) string {
+	if group == "" {
+		return key
+	}
+	return group + "." + key
 }
 
 func (h *LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	h2 := *h
-	h2.attrs = append(slices.Clip(h.attrs), attrs...)
+	h2.attrs = slices.Clip(h.attrs)
+	for _, a := range attrs {
+		a.Key = qualify(h.group, a.Key)
+		h2.attrs = append(h2.attrs, a)
+	}
 	return &h2
 }
 
 func (h *LogHandler) WithGroup(name string) slog.Handler {
-	h2 := *h
-	if h2.group != "" {
-		name = h2.group + "." + name
+	if name == "" {
+		return h
 	}
-	h2.group = name
+	h2 := *h
+	h2.group = qualify(h.group, name)
 	return &h2
 }
 
