@@ -1,0 +1,74 @@
+// Package warehouse is where normalized tables land: the Destination
+// interface that the embedded DuckDB warehouse (warehouse/duckdb) and
+// BigQuery (warehouse/bigquery) implement, the batches that flow into
+// them, and a conformance suite every Destination passes.
+//
+// A load is idempotent by replacing groups: a group is the set of rows a
+// re-read covers — (account_sid, usage_date) for usage, (sim_sid,
+// usage_date) for SIM usage, the whole table for full-refresh tables. The
+// first time a run sees a group, its batch lists it in Replace: the
+// destination deletes the group's rows and inserts the batch's rows in one
+// transaction, together with the stream states of the batch. Later rows of
+// a group already replaced in the same run are only inserted.
+package warehouse
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// Table describes one warehouse table. Its Arrow schema drives the DuckDB
+// DDL, the BigQuery schema and the Parquet schema alike.
+type Table struct {
+	Name   string
+	Schema *arrow.Schema
+	// Key is the natural key: no two rows share it.
+	Key []string
+	// Group names the columns whose values identify a replace group;
+	// empty means the whole table is one group.
+	Group []string
+	// PartitionBy is a DATE column BigQuery partitions by ("" for none);
+	// ClusterBy the columns it clusters by.
+	PartitionBy string
+	ClusterBy   []string
+}
+
+// Group identifies the rows of one replace group of Table: Values holds,
+// in the order of Table.Group, a string for STRING columns and a
+// time.Time (UTC midnight) for DATE columns. A Group with no Values is the
+// whole table.
+type Group struct {
+	Table  string
+	Values []any
+}
+
+// Batch is one transaction.
+type Batch struct {
+	// Replace lists the groups this batch is the first of the run to see:
+	// their existing rows are deleted before Rows are inserted.
+	Replace []Group
+	// Rows holds, per table name, the rows to insert. A table may be
+	// absent. The destination does not retain the records after Commit.
+	Rows map[string]arrow.RecordBatch
+	// States holds, per stream, the stream state to store with the rows.
+	States map[string]json.RawMessage
+}
+
+// Destination is a warehouse that loads batches atomically.
+type Destination interface {
+	// Setup creates the tables (and the state table) when missing. It is
+	// idempotent.
+	Setup(ctx context.Context, tables []Table) error
+	// Commit applies b in one transaction: deletes of b.Replace, inserts
+	// of b.Rows, and upserts of b.States. On error nothing of b is visible.
+	Commit(ctx context.Context, b Batch) error
+	// States returns the stream states stored by earlier commits.
+	States(ctx context.Context) (map[string]json.RawMessage, error)
+	Close() error
+}
+
+// StateTable is the loader's own table: one row per stream with its
+// state, committed with the data it covers.
+const StateTable = "_twilio_elt_state"
