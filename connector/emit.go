@@ -17,11 +17,23 @@ type emitter struct {
 	now     func() time.Time
 	counts  map[string]int64 // records per stream since its last STATE
 	running map[string]bool
+	stated  map[string]time.Time // when each stream's last STATE was written
 }
 
 func newEmitter(w protocol.Writer, now func() time.Time) *emitter {
-	return &emitter{w: w, now: now, counts: map[string]int64{}, running: map[string]bool{}}
+	return &emitter{w: w, now: now, counts: map[string]int64{}, running: map[string]bool{}, stated: map[string]time.Time{}}
 }
+
+// A stream's state carries every partition's cursor, so a STATE per
+// finished window costs O(partitions) bytes each time: fine for hundreds
+// of accounts, quadratic for a fleet of many thousand SIMs. Streams with
+// more partitions than this write a STATE at most every stateInterval.
+// Cursors still move only after their records, so a run killed between
+// two STATEs resumes from the earlier one and re-reads what followed it.
+const (
+	manyPartitions = 500
+	stateInterval  = time.Second
+)
 
 func (e *emitter) status(stream string, s protocol.Status) error {
 	e.mu.Lock()
@@ -60,8 +72,10 @@ func (e *emitter) records(stream string, rows []json.RawMessage) error {
 }
 
 // checkpoint writes rows, then runs advance (which moves a cursor) and
-// writes the stream's state as blob returns it, all under one lock.
-func (e *emitter) checkpoint(stream string, rows []json.RawMessage, advance func(), blob func() json.RawMessage) error {
+// writes the stream's state as blob returns it, all under one lock. When
+// throttled, the STATE is written only if stateInterval has passed since
+// the stream's last one.
+func (e *emitter) checkpoint(stream string, rows []json.RawMessage, advance func(), blob func() json.RawMessage, throttled bool) error {
 	if err := e.records(stream, rows); err != nil {
 		return err
 	}
@@ -70,6 +84,10 @@ func (e *emitter) checkpoint(stream string, rows []json.RawMessage, advance func
 	if advance != nil {
 		advance()
 	}
+	if throttled && time.Since(e.stated[stream]) < stateInterval {
+		return nil
+	}
+	e.stated[stream] = time.Now()
 	n := e.counts[stream]
 	e.counts[stream] = 0
 	return e.w.Write(protocol.State{Stream: stream, Data: blob(), RecordCount: n})

@@ -83,18 +83,19 @@ func (c *Connector) readSIMUsageRecords(ctx context.Context, r *run, cs catalog.
 		c.log.Info("SIMs with no possible usage in the range are not asked about", "skipped", skipped, "read", len(parts))
 	}
 
-	u := &simUsageRead{conn: c, r: r, name: name, st: st}
+	u := &simUsageRead{conn: c, r: r, name: name, st: st, throttled: len(parts) > manyPartitions}
 	if err := forEachPartition(ctx, partitionWorkers(c.cfg.Concurrency()), parts, u.readPartition); err != nil {
 		return err
 	}
-	return r.emit.checkpoint(name, nil, nil, u.blob)
+	return r.emit.checkpoint(name, nil, nil, u.blob, false)
 }
 
 type simUsageRead struct {
-	conn *Connector
-	r    *run
-	name string
-	st   *state.Stream
+	conn      *Connector
+	r         *run
+	name      string
+	st        *state.Stream
+	throttled bool // many partitions: STATEs are spaced out
 }
 
 func (u *simUsageRead) blob() json.RawMessage { return u.st.Airbyte() }
@@ -115,7 +116,7 @@ func (u *simUsageRead) readPartition(ctx context.Context, p simPartition) error 
 			complete = yesterday
 		}
 		advance := func() { advanceCursor(u.st, p.sid, complete, time.RFC3339) }
-		if err := u.r.emit.checkpoint(u.name, rows, advance, u.blob); err != nil {
+		if err := u.r.emit.checkpoint(u.name, rows, advance, u.blob, u.throttled); err != nil {
 			return err
 		}
 	}

@@ -83,7 +83,7 @@ func (c *Connector) readUsageRecords(ctx context.Context, r *run, cs catalog.Con
 		parts = append(parts, p)
 	}
 
-	u := &usageRead{conn: c, r: r, name: name, st: st}
+	u := &usageRead{conn: c, r: r, name: name, st: st, throttled: len(parts) > manyPartitions}
 	for _, p := range parts {
 		u.days += window{p.first, p.last}.days()
 	}
@@ -91,7 +91,7 @@ func (c *Connector) readUsageRecords(ctx context.Context, r *run, cs catalog.Con
 	if err != nil {
 		return err
 	}
-	return r.emit.checkpoint(name, nil, nil, u.blob)
+	return r.emit.checkpoint(name, nil, nil, u.blob, false)
 }
 
 // usageRead is one read of the usage_records stream.
@@ -101,6 +101,7 @@ type usageRead struct {
 	name string
 	st   *state.Stream
 
+	throttled    bool // many partitions: STATEs are spaced out
 	estimateOnce sync.Once
 	days         int // days to read over every partition, for the estimate
 }
@@ -131,7 +132,7 @@ func (u *usageRead) readPartition(ctx context.Context, p usagePartition) error {
 			})
 		}
 		advance := func() { advanceCursor(u.st, p.sid, complete, time.DateOnly) }
-		if err := u.r.emit.checkpoint(u.name, rows, advance, u.blob); err != nil {
+		if err := u.r.emit.checkpoint(u.name, rows, advance, u.blob, u.throttled); err != nil {
 			return err
 		}
 	}

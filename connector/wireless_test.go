@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/state"
 	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
 )
@@ -154,5 +155,31 @@ func TestSIMUsageIncrementalAndResume(t *testing.T) {
 	got := primaryKeys(t, append(kept, resumed.records(catalog.SIMUsageRecords)...), "sim_sid", "period_start")
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("kill + resume differs (-want +got):\n%s", diff)
+	}
+}
+
+func TestLargeFleetSpacesOutStates(t *testing.T) {
+	e := newEnv(t, twiliotest.Options{Seed: 10, Days: 4, SIMs: 700}, nil)
+	got := e.read(t, configured(t, catalog.Incremental, catalog.SIMUsageRecords), nil)
+	states := 0
+	for _, m := range got.msgs {
+		if s, ok := m.(protocol.State); ok && s.Stream == catalog.SIMUsageRecords {
+			states++
+		}
+	}
+	final, err := state.FromAirbyte(got.lastState(catalog.SIMUsageRecords), "sim_sid", "period_start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := len(final.Partitions())
+	if read <= 500 {
+		t.Fatalf("only %d SIMs were read: the fleet is too small to test spacing", read)
+	}
+	// One STATE per SIM would write read² cursors; spaced out, far fewer.
+	if states > read/10 {
+		t.Errorf("%d STATE messages for %d SIMs: each carries every cursor, so this is quadratic", states, read)
+	}
+	if n := len(got.records(catalog.SIMUsageRecords)); n == 0 {
+		t.Fatal("no records")
 	}
 }
