@@ -159,29 +159,26 @@ func (u *usageRead) readWindow(ctx context.Context, sid string, w window) ([]jso
 func (u *usageRead) fetchWindow(ctx context.Context, sid string, w window, pageSize int) ([]json.RawMessage, error) {
 	var rows []json.RawMessage
 	err := u.conn.api.DailyUsage(ctx, sid, w.first, w.last, pageSize, func(page []twilio.UsageRecord) error {
-		for _, rec := range page {
-			if rec.AccountSID != sid {
-				return fmt.Errorf("Twilio returned usage of account %s when asked for %s only; refusing to double count", rec.AccountSID, sid)
+		for _, in := range page {
+			if in.AccountSID != sid {
+				return fmt.Errorf("Twilio returned usage of account %s when asked for %s only; refusing to double count", in.AccountSID, sid)
 			}
-			row, err := json.Marshal(usageRecord{
-				AccountSID:  rec.AccountSID,
-				Category:    rec.Category,
-				Description: rec.Description,
-				StartDate:   rec.StartDate,
-				EndDate:     rec.EndDate,
-				Count:       rec.Count,
-				CountUnit:   rec.CountUnit,
-				Usage:       rec.Usage,
-				UsageUnit:   rec.UsageUnit,
-				Price:       rec.Price,
-				PriceUnit:   rec.PriceUnit,
-				AsOf:        timeOrNil(rec.AsOf.Time),
-				URI:         rec.URI,
-			})
-			if err != nil {
-				return err
+			rec := usageRecord{
+				AccountSID:  in.AccountSID,
+				Category:    in.Category,
+				Description: in.Description,
+				StartDate:   in.StartDate,
+				EndDate:     in.EndDate,
+				Count:       in.Count,
+				CountUnit:   in.CountUnit,
+				Usage:       in.Usage,
+				UsageUnit:   in.UsageUnit,
+				Price:       in.Price,
+				PriceUnit:   in.PriceUnit,
+				AsOf:        timeOrNil(in.AsOf.Time),
+				URI:         in.URI,
 			}
-			rows = append(rows, row)
+			rows = append(rows, rec.appendJSON(make([]byte, 0, 512)))
 		}
 		return nil
 	})

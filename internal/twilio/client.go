@@ -150,13 +150,13 @@ func (c *Client) Stats() Stats {
 // getJSON fetches rawURL (absolute) with query and decodes the JSON body
 // into v. A nil query keeps rawURL's own query, as paging requires.
 func (c *Client) getJSON(ctx context.Context, rawURL string, query url.Values, v any) error {
-	_, err := c.getDecoded(ctx, rawURL, query, v)
-	return err
+	return c.getDecoded(ctx, rawURL, query, func(body []byte) error { return json.Unmarshal(body, v) })
 }
 
-// getDecoded is getJSON that also returns the body, so a caller can look
-// closer at a record that did not decode.
-func (c *Client) getDecoded(ctx context.Context, rawURL string, query url.Values, v any) ([]byte, error) {
+// getDecoded fetches rawURL with query and hands the body to decode. A
+// 200 whose body is cut short (decode reports a *json.SyntaxError) is
+// asked for again.
+func (c *Client) getDecoded(ctx context.Context, rawURL string, query url.Values, decode func([]byte) error) error {
 	call := &callTransport{ctx: ctx, next: c.transport}
 	tc := &twclient.Client{
 		Credentials: c.creds,
@@ -172,16 +172,15 @@ func (c *Client) getDecoded(ctx context.Context, rawURL string, query url.Values
 	for attempt := 1; ; attempt++ {
 		resp, err := handler.Get(rawURL, query, nil, "")
 		if err != nil {
-			return nil, c.requestError(ctx, where, call.resp, err)
+			return c.requestError(ctx, where, call.resp, err)
 		}
 		body, err := readBody(resp)
 		if err != nil {
-			return nil, fmt.Errorf("GET %s: %w", where, err)
+			return fmt.Errorf("GET %s: %w", where, err)
 		}
-		err = json.Unmarshal(body, v)
+		err = decode(body)
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
-			// A 200 whose body is not JSON was cut short on the way: ask again.
 			if attempt < c.transport.maxAttempts {
 				c.transport.retries.Add(1)
 				continue
@@ -189,9 +188,9 @@ func (c *Client) getDecoded(ctx context.Context, rawURL string, query url.Values
 			err = &truncatedError{err: err}
 		}
 		if err != nil {
-			return body, fmt.Errorf("GET %s: decode response: %w", where, err)
+			return fmt.Errorf("GET %s: decode response: %w", where, err)
 		}
-		return body, nil
+		return nil
 	}
 }
 

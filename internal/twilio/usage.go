@@ -67,15 +67,28 @@ func (c *Client) usagePages(ctx context.Context, next string, query url.Values, 
 	for next != "" {
 		where := describe(next, query)
 		var page usagePage
-		if body, err := c.getDecoded(ctx, next, query, &page); err != nil {
-			var raw rawUsagePage
-			if body != nil && json.Unmarshal(body, &raw) == nil {
-				for i, rec := range raw.UsageRecords {
-					if ferr := decodeRecord(rec, new(UsageRecord), "count", "usage", "price"); ferr != nil {
-						return fmt.Errorf("GET %s: usage_records[%d]: %w", where, i, ferr)
+		err := c.getDecoded(ctx, next, query, func(body []byte) error {
+			var err error
+			if page, err = decodeUsagePage(body); err == nil {
+				return nil
+			}
+			// Not the usual shape: let encoding/json decode it, or say
+			// which record and field is wrong.
+			page = usagePage{}
+			if err := json.Unmarshal(body, &page); err != nil {
+				var raw rawUsagePage
+				if json.Unmarshal(body, &raw) == nil {
+					for i, rec := range raw.UsageRecords {
+						if ferr := decodeRecord(rec, new(UsageRecord), "count", "usage", "price"); ferr != nil {
+							return fmt.Errorf("usage_records[%d]: %w", i, ferr)
+						}
 					}
 				}
+				return err
 			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		for i, rec := range page.UsageRecords {

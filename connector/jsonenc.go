@@ -1,0 +1,76 @@
+package connector
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/twilio-elt/twilio-elt/internal/twilio"
+)
+
+// Usage records are most of what the connector writes; encoding them by
+// hand, in json.Marshal's exact output, keeps reflection off that path.
+
+// appendJSON appends r as json.Marshal would encode it.
+func (r *usageRecord) appendJSON(b []byte) []byte {
+	b = append(b, `{"account_sid":`...)
+	b = appendString(b, r.AccountSID)
+	b = append(b, `,"category":`...)
+	b = appendString(b, r.Category)
+	b = append(b, `,"description":`...)
+	b = appendNullableString(b, r.Description)
+	b = append(b, `,"start_date":`...)
+	b = appendString(b, r.StartDate)
+	b = append(b, `,"end_date":`...)
+	b = appendNullableString(b, r.EndDate)
+	b = append(b, `,"count":`...)
+	b = appendDecimal(b, r.Count)
+	b = append(b, `,"count_unit":`...)
+	b = appendNullableString(b, r.CountUnit)
+	b = append(b, `,"usage":`...)
+	b = appendDecimal(b, r.Usage)
+	b = append(b, `,"usage_unit":`...)
+	b = appendNullableString(b, r.UsageUnit)
+	b = append(b, `,"price":`...)
+	b = appendDecimal(b, r.Price)
+	b = append(b, `,"price_unit":`...)
+	b = appendNullableString(b, r.PriceUnit)
+	b = append(b, `,"as_of":`...)
+	if r.AsOf == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = r.AsOf.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	b = append(b, `,"uri":`...)
+	b = appendNullableString(b, r.URI)
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string. Plain ASCII is copied; anything
+// json.Marshal would escape goes through json.Marshal.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, _ := json.Marshal(s)
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+func appendNullableString(b []byte, s *string) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	return appendString(b, *s)
+}
+
+func appendDecimal(b []byte, d twilio.Decimal) []byte {
+	if !d.Valid() {
+		return append(b, "null"...)
+	}
+	return append(b, d.String()...)
+}

@@ -1,0 +1,417 @@
+package twilio
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// decodeUsagePage decodes a /Usage/Records page in one pass over its
+// bytes. Usage pages are the bulk of what the connector reads, and
+// encoding/json needs several passes and a reflect walk per field; this
+// decoder knows the record's flat shape. Anything it does not expect is
+// reported as errUnusualPage, and the caller decodes the page with
+// encoding/json instead, whose errors name the field.
+func decodeUsagePage(body []byte) (usagePage, error) {
+	var page usagePage
+	s := scanner{data: body}
+	err := s.object(func(key []byte) error {
+		switch string(key) {
+		case "usage_records":
+			return s.array(func() error {
+				var rec UsageRecord
+				if err := s.usageRecord(&rec); err != nil {
+					return err
+				}
+				page.UsageRecords = append(page.UsageRecords, rec)
+				return nil
+			})
+		case "next_page_uri":
+			v, err := s.nullableString()
+			page.NextPageURI = v
+			return err
+		default:
+			if caseVariant(key, pageKeys) {
+				return errUnusualPage
+			}
+			return s.skip()
+		}
+	})
+	if err == nil {
+		s.space()
+		if s.pos != len(s.data) {
+			err = errUnusualPage
+		}
+	}
+	return page, err
+}
+
+var errUnusualPage = errors.New("usage page is not in the expected shape")
+
+func (s *scanner) usageRecord(rec *UsageRecord) error {
+	return s.object(func(key []byte) error {
+		var err error
+		switch string(key) {
+		case "account_sid":
+			rec.AccountSID, err = s.str()
+		case "category":
+			rec.Category, err = s.str()
+		case "start_date":
+			rec.StartDate, err = s.str()
+		case "description":
+			rec.Description, err = s.nullableString()
+		case "end_date":
+			rec.EndDate, err = s.nullableString()
+		case "count_unit":
+			rec.CountUnit, err = s.nullableString()
+		case "usage_unit":
+			rec.UsageUnit, err = s.nullableString()
+		case "price_unit":
+			rec.PriceUnit, err = s.nullableString()
+		case "uri":
+			rec.URI, err = s.nullableString()
+		case "count":
+			rec.Count, err = s.decimal()
+		case "usage":
+			rec.Usage, err = s.decimal()
+		case "price":
+			rec.Price, err = s.decimal()
+		case "as_of":
+			rec.AsOf, err = s.timestamp()
+		default:
+			if caseVariant(key, recordKeys) {
+				return errUnusualPage
+			}
+			err = s.skip()
+		}
+		return err
+	})
+}
+
+// scanner reads JSON from data. Its methods return errUnusualPage for
+// anything outside the subset it handles.
+type scanner struct {
+	data []byte
+	pos  int
+	// lastAsOf caches the last timestamp: every record of a page has the
+	// same as_of.
+	lastAsOfRaw string
+	lastAsOf    Timestamp
+}
+
+func (s *scanner) space() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) peek() byte {
+	s.space()
+	if s.pos >= len(s.data) {
+		return 0
+	}
+	return s.data[s.pos]
+}
+
+func (s *scanner) consume(c byte) bool {
+	if s.peek() == c {
+		s.pos++
+		return true
+	}
+	return false
+}
+
+// object calls field for each key, with the scanner at its value.
+func (s *scanner) object(field func(key []byte) error) error {
+	if !s.consume('{') {
+		return errUnusualPage
+	}
+	if s.consume('}') {
+		return nil
+	}
+	for {
+		key, escaped, err := s.rawString()
+		if err != nil || escaped {
+			return errUnusualPage
+		}
+		if !s.consume(':') {
+			return errUnusualPage
+		}
+		if err := field(key); err != nil {
+			return err
+		}
+		if s.consume(',') {
+			continue
+		}
+		if s.consume('}') {
+			return nil
+		}
+		return errUnusualPage
+	}
+}
+
+func (s *scanner) array(elem func() error) error {
+	if !s.consume('[') {
+		return errUnusualPage
+	}
+	if s.consume(']') {
+		return nil
+	}
+	for {
+		if err := elem(); err != nil {
+			return err
+		}
+		if s.consume(',') {
+			continue
+		}
+		if s.consume(']') {
+			return nil
+		}
+		return errUnusualPage
+	}
+}
+
+// rawString reads a string and returns its content between the quotes,
+// and whether it needs decoding (escapes or non-ASCII bytes, which
+// encoding/json validates and may replace).
+func (s *scanner) rawString() ([]byte, bool, error) {
+	if !s.consume('"') {
+		return nil, false, errUnusualPage
+	}
+	start := s.pos
+	needsDecoding := false
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			return s.data[start : s.pos-1], needsDecoding, nil
+		case c == '\\':
+			needsDecoding = true
+			if s.pos+1 >= len(s.data) {
+				return nil, false, errUnusualPage
+			}
+			switch s.data[s.pos+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.pos += 2
+			case 'u':
+				if s.pos+6 > len(s.data) || !isHex(s.data[s.pos+2:s.pos+6]) {
+					return nil, false, errUnusualPage
+				}
+				s.pos += 6
+			default:
+				return nil, false, errUnusualPage
+			}
+		case c < 0x20:
+			return nil, false, errUnusualPage
+		case c >= 0x80:
+			needsDecoding = true
+			s.pos++
+		default:
+			s.pos++
+		}
+	}
+	return nil, false, errUnusualPage
+}
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// The keys the decoder reads, per level. encoding/json matches keys
+// case-insensitively; a key that differs from one of these only in case
+// sends the page to encoding/json.
+var (
+	pageKeys   = []string{"usage_records", "next_page_uri"}
+	recordKeys = []string{"account_sid", "category", "start_date", "description", "end_date",
+		"count_unit", "usage_unit", "price_unit", "uri", "count", "usage", "price", "as_of"}
+)
+
+// caseVariant reports whether key, which matched none of keys exactly,
+// matches one of them case-insensitively.
+func caseVariant(key []byte, keys []string) bool {
+	for _, k := range keys {
+		if len(k) == len(key) && strings.EqualFold(k, string(key)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *scanner) str() (string, error) {
+	raw, escaped, err := s.rawString()
+	if err != nil {
+		return "", err
+	}
+	if !escaped {
+		return string(raw), nil
+	}
+	var v string
+	// The quotes around raw are part of the input.
+	if err := json.Unmarshal(s.data[s.pos-len(raw)-2:s.pos], &v); err != nil {
+		return "", errUnusualPage
+	}
+	return v, nil
+}
+
+func (s *scanner) null() bool {
+	if s.peek() == 'n' && s.pos+4 <= len(s.data) && string(s.data[s.pos:s.pos+4]) == "null" {
+		s.pos += 4
+		return true
+	}
+	return false
+}
+
+func (s *scanner) nullableString() (*string, error) {
+	if s.null() {
+		return nil, nil
+	}
+	v, err := s.str()
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// decimal reads a number, a string holding one, "" or null.
+func (s *scanner) decimal() (Decimal, error) {
+	switch c := s.peek(); {
+	case c == 'n':
+		if s.null() {
+			return Decimal{}, nil
+		}
+		return Decimal{}, errUnusualPage
+	case c == '"':
+		raw, escaped, err := s.rawString()
+		if err != nil || escaped {
+			return Decimal{}, errUnusualPage
+		}
+		if len(raw) == 0 {
+			return Decimal{}, nil
+		}
+		if !isNumber(raw) {
+			return Decimal{}, errUnusualPage
+		}
+		return Decimal{text: string(raw)}, nil
+	default:
+		start := s.pos
+		for s.pos < len(s.data) && isNumberByte(s.data[s.pos]) {
+			s.pos++
+		}
+		if !isNumber(s.data[start:s.pos]) {
+			return Decimal{}, errUnusualPage
+		}
+		return Decimal{text: string(s.data[start:s.pos])}, nil
+	}
+}
+
+func isNumberByte(c byte) bool {
+	return c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
+// isNumber reports whether b is a JSON number: the grammar of numberPattern.
+func isNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i == len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i == len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	return i == len(b)
+}
+
+func (s *scanner) timestamp() (Timestamp, error) {
+	if s.null() {
+		return Timestamp{}, nil
+	}
+	raw, escaped, err := s.rawString()
+	if err != nil || escaped {
+		return Timestamp{}, errUnusualPage
+	}
+	if len(raw) == 0 {
+		return Timestamp{}, nil
+	}
+	if string(raw) == s.lastAsOfRaw {
+		return s.lastAsOf, nil
+	}
+	t, err := time.Parse(time.RFC3339, string(raw))
+	if err != nil {
+		return Timestamp{}, errUnusualPage
+	}
+	s.lastAsOfRaw, s.lastAsOf = string(raw), Timestamp{t.UTC()}
+	return s.lastAsOf, nil
+}
+
+// skip reads any value.
+func (s *scanner) skip() error {
+	switch c := s.peek(); {
+	case c == '{':
+		return s.object(func([]byte) error { return s.skip() })
+	case c == '[':
+		return s.array(s.skip)
+	case c == '"':
+		_, _, err := s.rawString()
+		return err
+	case c == 'n':
+		if s.null() {
+			return nil
+		}
+	case c == 't', c == 'f':
+		for _, lit := range []string{"true", "false"} {
+			if s.pos+len(lit) <= len(s.data) && string(s.data[s.pos:s.pos+len(lit)]) == lit {
+				s.pos += len(lit)
+				return nil
+			}
+		}
+	default:
+		start := s.pos
+		for s.pos < len(s.data) && isNumberByte(s.data[s.pos]) {
+			s.pos++
+		}
+		if isNumber(s.data[start:s.pos]) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unexpected value at byte %d", errUnusualPage, s.pos)
+}
