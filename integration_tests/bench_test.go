@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
-	"syscall"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -56,27 +59,32 @@ func BenchmarkBackfill(b *testing.B) {
 				cfg["start_date"] = time.Now().UTC().AddDate(0, 0, -(sc.days - 1)).Format(time.DateOnly)
 				cat := fmt.Sprintf(`{"streams":[{"stream":{"name":%q},"sync_mode":"full_refresh","destination_sync_mode":"overwrite"}]}`, sc.stream)
 				read := exec.Command(binary, "read", "--config", writeJSONB(b, cfg), "--catalog", writeFileB(b, []byte(cat)))
-				var stdout bytes.Buffer
-				read.Stdout = &stdout
+				stdout, err := read.StdoutPipe()
+				if err != nil {
+					b.Fatal(err)
+				}
 				start := time.Now()
-				err = read.Run()
+				if err := read.Start(); err != nil {
+					b.Fatal(err)
+				}
+				peak := watchPeakRSS(read.Process.Pid)
+				records, requests, lastLines := countOutput(stdout)
+				err = read.Wait()
 				elapsed := time.Since(start)
+				rss := peak()
 				emu.Process.Kill()
 				emu.Wait()
-				if err != nil {
-					b.Fatalf("read: %v\n%s", err, tail(stdout.Bytes()))
+				if err != nil || requests == 0 {
+					b.Fatalf("read: %v (requests logged: %d)\n%s", err, requests, lastLines)
 				}
-				records := bytes.Count(stdout.Bytes(), []byte(`"type":"RECORD"`))
-				requests := requestsLogged(b, stdout.Bytes())
 				ideal := time.Duration(requests) * latency / concurrency
-				rss := read.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
 				b.ReportMetric(elapsed.Seconds(), "wall_s")
 				b.ReportMetric(ideal.Seconds(), "ideal_s")
 				b.ReportMetric(elapsed.Seconds()/ideal.Seconds(), "x_ideal")
 				b.ReportMetric(float64(requests), "requests")
 				b.ReportMetric(float64(records), "records")
 				b.ReportMetric(float64(records)/elapsed.Seconds(), "records/s")
-				b.ReportMetric(float64(rss)/1024, "peak_rss_MiB")
+				b.ReportMetric(float64(rss)/(1<<20), "peak_rss_MiB")
 			}
 		})
 	}
@@ -84,21 +92,64 @@ func BenchmarkBackfill(b *testing.B) {
 
 var requestsPattern = regexp.MustCompile(`read finished requests=(\d+)`)
 
-func requestsLogged(b *testing.B, stdout []byte) int {
-	m := requestsPattern.FindSubmatch(stdout)
-	if m == nil {
-		b.Fatalf("no request count in the read's log:\n%s", tail(stdout))
+// countOutput reads a read's stdout as it comes, without keeping it: the
+// records, the requests its closing log line reports, and its last lines.
+func countOutput(r io.Reader) (records, requests int, last string) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 64<<20)
+	var tail []string
+	for sc.Scan() {
+		line := sc.Bytes()
+		if bytes.Contains(line, []byte(`"type":"RECORD"`)) {
+			records++
+			continue
+		}
+		if m := requestsPattern.FindSubmatch(line); m != nil {
+			requests, _ = strconv.Atoi(string(m[1]))
+		}
+		tail = append(tail, string(line))
+		if len(tail) > 5 {
+			tail = tail[1:]
+		}
 	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return records, requests, strings.Join(tail, "\n")
 }
 
-func tail(b []byte) []byte {
-	if len(b) > 2000 {
-		return b[len(b)-2000:]
+// watchPeakRSS samples the high-water mark of pid's resident memory
+// (VmHWM, which the kernel keeps for the process since its exec) until the
+// returned function is called; it returns the last value seen, in bytes.
+// The child's rusage cannot be used: under vfork it counts the parent's
+// memory too.
+func watchPeakRSS(pid int) func() int64 {
+	var peak atomic.Int64
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+				if m := hwmPattern.FindSubmatch(status); m != nil {
+					kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+					peak.Store(max(peak.Load(), kb<<10))
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		<-stopped
+		return peak.Load()
 	}
-	return b
 }
+
+var hwmPattern = regexp.MustCompile(`VmHWM:\s+(\d+) kB`)
 
 func writeJSONB(b *testing.B, v any) string {
 	data, err := json.Marshal(v)
