@@ -42,7 +42,8 @@ Airbyte source commands (Airbyte protocol messages on stdout):
   twilio-elt discover --config config.json
   twilio-elt read     --config config.json --catalog configured_catalog.json [--state state.json]
 
-Development:
+Other:
+  twilio-elt version
   twilio-elt emulator --addr 127.0.0.1:8080 [--seed 1] [--subaccounts 5] [--days 120] [--sims 20]
 `
 
@@ -65,6 +66,9 @@ func Main(ctx context.Context, args []string, sys IO) int {
 		return runAirbyte(ctx, cmd, rest, sys)
 	case "emulator":
 		return runEmulator(ctx, rest, sys)
+	case "version", "--version":
+		fmt.Fprintf(sys.Stdout, "twilio-elt %s\n", Version)
+		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(sys.Stdout, usage)
 		return 0
