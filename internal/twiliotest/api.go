@@ -1,10 +1,10 @@
 package twiliotest
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,46 +18,18 @@ const (
 	usageKey    = "usage_records"
 )
 
-// field is one member of a JSON object written in a fixed order.
-type field struct {
-	key   string
-	value any
-}
-
-// marshalObject encodes fields as a JSON object in the order given.
-func marshalObject(fields ...field) []byte {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, f := range fields {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.Write(marshal(f.key))
-		b.WriteByte(':')
-		b.Write(marshal(f.value))
-	}
-	b.WriteByte('}')
-	return b.Bytes()
-}
-
-// writeList writes a 2010-04-01 list page.
+// writeList writes a 2010-04-01 list page of items, each already encoded.
 func writeList(w http.ResponseWriter, key string, items []json.RawMessage, pr pageRequest, l pageLinks) {
-	if items == nil {
-		items = []json.RawMessage{}
+	body := getBody()
+	lw := listWriter{buf: *body, key: key, pr: pr, l: l}
+	lw.begin(len(items))
+	for _, it := range items {
+		lw.next()
+		lw.buf = append(lw.buf, it...)
 	}
-	start := pr.offset
-	end := start + max(len(items)-1, 0)
-	writeJSON(w, http.StatusOK, marshalObject(
-		field{"first_page_uri", l.first},
-		field{"end", end},
-		field{"previous_page_uri", l.prev},
-		field{key, items},
-		field{"uri", l.self},
-		field{"page_size", pr.size},
-		field{"start", start},
-		field{"next_page_uri", l.next},
-		field{"page", pr.page},
-	))
+	lw.end()
+	*body = lw.buf
+	writeBody(w, http.StatusOK, body)
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, p principal) {
@@ -294,19 +266,44 @@ func usageDays(a *account, includeSub bool) [][]amount {
 // date then category.
 func (s *Server) dailyRows(a *account, includeSub bool, start, end time.Time, category string) []usageRow {
 	var rows []usageRow
-	for d, amts := range usageDays(a, includeSub) {
-		date := s.dataStart.AddDate(0, 0, d)
-		if amts == nil || date.Before(start) || date.After(end) {
-			continue
-		}
-		for _, c := range s.categoryByName {
-			if category != "" && categoryTable[c].Name != category {
-				continue
-			}
-			rows = append(rows, usageRow{accountSID: a.SID, category: c, amt: amts[c], start: date, end: date})
+	sel := s.selectDaily(a, includeSub, start, end, category)
+	for _, d := range sel.days {
+		for _, c := range sel.cats {
+			rows = append(rows, usageRow{accountSID: a.SID, category: c, amt: sel.amts[d][c], start: s.dayDates[d], end: s.dayDates[d]})
 		}
 	}
 	return rows
+}
+
+// dailySelection is the rows of a daily usage request: for each day of days
+// (indexes into amts, in order), one row per category of cats.
+type dailySelection struct {
+	amts [][]amount
+	days []int
+	cats []int // in name order
+}
+
+func (sel *dailySelection) len() int { return len(sel.days) * len(sel.cats) }
+
+// selectDaily selects a's daily rows from start to end inclusive, ordered
+// by date then category.
+func (s *Server) selectDaily(a *account, includeSub bool, start, end time.Time, category string) dailySelection {
+	sel := dailySelection{amts: usageDays(a, includeSub), cats: s.categoryByName}
+	sel.days = make([]int, 0, len(sel.amts))
+	if category != "" {
+		sel.cats = nil
+		if c, ok := categoryIndex[category]; ok {
+			sel.cats = []int{c}
+		}
+	}
+	for d, amts := range sel.amts {
+		date := s.dayDates[d]
+		if amts == nil || date.Before(start) || date.After(end) {
+			continue
+		}
+		sel.days = append(sel.days, d)
+	}
+	return sel
 }
 
 func (s *Server) listDaily(w http.ResponseWriter, r *http.Request, a *account) {
@@ -316,8 +313,8 @@ func (s *Server) listDaily(w http.ResponseWriter, r *http.Request, a *account) {
 		writeError(w, e)
 		return
 	}
-	rows := s.dailyRows(a, uq.includeSub, uq.start, uq.end, uq.category)
-	s.writeUsage(w, r, "/Usage/Records/Daily.json", a, rows, uq.page)
+	sel := s.selectDaily(a, uq.includeSub, uq.start, uq.end, uq.category)
+	s.writeDaily(w, q, "/Usage/Records/Daily.json", a, &sel, uq.page)
 }
 
 func (s *Server) listToday(w http.ResponseWriter, r *http.Request, a *account) {
@@ -328,8 +325,8 @@ func (s *Server) listToday(w http.ResponseWriter, r *http.Request, a *account) {
 		return
 	}
 	today := s.now().UTC().Truncate(day)
-	rows := s.dailyRows(a, uq.includeSub, today, today, uq.category)
-	s.writeUsage(w, r, "/Usage/Records/Today.json", a, rows, uq.page)
+	sel := s.selectDaily(a, uq.includeSub, today, today, uq.category)
+	s.writeDaily(w, q, "/Usage/Records/Today.json", a, &sel, uq.page)
 }
 
 // listAllTime answers Usage/Records.json: one row per category summing the
@@ -342,103 +339,208 @@ func (s *Server) listAllTime(w http.ResponseWriter, r *http.Request, a *account)
 		return
 	}
 	start, end := later(uq.start, a.first), earlier(uq.end, a.last)
-	var rows []usageRow
+	var cats []int
+	var sums []amount
 	if !start.After(end) {
-		sums := make([]amount, len(categoryTable))
-		for _, row := range s.dailyRows(a, uq.includeSub, start, end, uq.category) {
-			sums[row.category] = sums[row.category].add(row.amt)
-		}
-		for _, c := range s.categoryByName {
-			if uq.category == "" || categoryTable[c].Name == uq.category {
-				rows = append(rows, usageRow{accountSID: a.SID, category: c, amt: sums[c], start: start, end: end})
+		sums = make([]amount, len(categoryTable))
+		sel := s.selectDaily(a, uq.includeSub, start, end, uq.category)
+		for _, d := range sel.days {
+			for _, c := range sel.cats {
+				sums[c] = sums[c].add(sel.amts[d][c])
 			}
 		}
+		cats = sel.cats
 	}
-	s.writeUsage(w, r, "/Usage/Records.json", a, rows, uq.page)
-}
-
-func (s *Server) writeUsage(w http.ResponseWriter, r *http.Request, endpoint string, a *account, rows []usageRow, pr pageRequest) {
-	asOf := s.now().UTC().Format(asOfLayout)
-	lo, hi := pr.window(len(rows))
-	var items []json.RawMessage
-	for _, row := range rows[lo:hi] {
-		items = append(items, usageRowJSON(row, endpoint, asOf))
-	}
-	filters := presentParams(r.URL.Query(), "Category", "StartDate", "EndDate", "IncludeSubaccounts")
-	l := s.links(apiPrefix+"/Accounts/"+a.SID+endpoint, filters, pr, len(rows))
-	writeList(w, usageKey, items, pr, l)
-}
-
-type usageSubresources struct {
-	AllTime   string `json:"all_time"`
-	Daily     string `json:"daily"`
-	LastMonth string `json:"last_month"`
-	Monthly   string `json:"monthly"`
-	ThisMonth string `json:"this_month"`
-	Today     string `json:"today"`
-	Yearly    string `json:"yearly"`
-	Yesterday string `json:"yesterday"`
-}
-
-// usageRowJSON encodes a usage record as Twilio does: count, usage and
-// price are decimal strings; totalprice has a null count.
-func usageRowJSON(row usageRow, endpoint, asOf string) json.RawMessage {
-	c := categoryTable[row.category]
-	base := apiPrefix + "/Accounts/" + row.accountSID + "/Usage/Records"
-	sub := func(name string) string { return base + "/" + name + ".json?Category=" + url.QueryEscape(c.Name) }
-	start, end := row.start.Format(dateLayout), row.end.Format(dateLayout)
-	var count *string
-	usage := formatUsage(row.amt.usage)
-	if c.q == qTotal {
-		usage = formatPrice(row.amt.price)
-	} else {
-		n := strconv.FormatInt(row.amt.count, 10)
-		count = &n
-	}
-	return marshal(struct {
-		AccountSID      string            `json:"account_sid"`
-		APIVersion      string            `json:"api_version"`
-		AsOf            string            `json:"as_of"`
-		Category        string            `json:"category"`
-		Count           *string           `json:"count"`
-		CountUnit       string            `json:"count_unit"`
-		Description     string            `json:"description"`
-		EndDate         string            `json:"end_date"`
-		Price           string            `json:"price"`
-		PriceUnit       string            `json:"price_unit"`
-		StartDate       string            `json:"start_date"`
-		SubresourceURIs usageSubresources `json:"subresource_uris"`
-		URI             string            `json:"uri"`
-		Usage           string            `json:"usage"`
-		UsageUnit       string            `json:"usage_unit"`
-	}{
-		AccountSID:  row.accountSID,
-		APIVersion:  "2010-04-01",
-		AsOf:        asOf,
-		Category:    c.Name,
-		Count:       count,
-		CountUnit:   c.CountUnit,
-		Description: c.Description,
-		EndDate:     end,
-		Price:       formatPrice(row.amt.price),
-		PriceUnit:   "usd",
-		StartDate:   start,
-		SubresourceURIs: usageSubresources{
-			AllTime:   sub("AllTime"),
-			Daily:     sub("Daily"),
-			LastMonth: sub("LastMonth"),
-			Monthly:   sub("Monthly"),
-			ThisMonth: sub("ThisMonth"),
-			Today:     sub("Today"),
-			Yearly:    sub("Yearly"),
-			Yesterday: sub("Yesterday"),
-		},
-		URI: apiPrefix + "/Accounts/" + row.accountSID + endpoint + "?" + encodeParams([]param{
-			{"Category", c.Name}, {"StartDate", start}, {"EndDate", end},
-		}),
-		Usage:     usage,
-		UsageUnit: c.UsageUnit,
+	startText, endText := start.Format(dateLayout), end.Format(dateLayout)
+	enc := s.newUsageEncoder(a, "/Usage/Records.json")
+	s.writeUsage(w, q, enc, len(cats), uq.page, func(b []byte, i int) []byte {
+		return enc.appendRow(b, cats[i], sums[cats[i]], startText, endText)
 	})
+}
+
+// writeDaily writes the page pr of the daily rows sel.
+func (s *Server) writeDaily(w http.ResponseWriter, q url.Values, endpoint string, a *account, sel *dailySelection, pr pageRequest) {
+	enc := s.newUsageEncoder(a, endpoint)
+	s.writeUsage(w, q, enc, sel.len(), pr, func(b []byte, i int) []byte {
+		d, c := sel.days[i/len(sel.cats)], sel.cats[i%len(sel.cats)]
+		date := s.dayStrings[d]
+		return enc.appendRow(b, c, sel.amts[d][c], date, date)
+	})
+}
+
+// writeUsage writes the page pr of a list of n usage rows; row appends the
+// i-th.
+func (s *Server) writeUsage(w http.ResponseWriter, q url.Values, enc *usageEncoder, n int, pr pageRequest, row func(b []byte, i int) []byte) {
+	lo, hi := pr.window(n)
+	filters := presentParams(q, "Category", "StartDate", "EndDate", "IncludeSubaccounts")
+	l := s.links(enc.endpointURI, filters, pr, n)
+	body := getBody()
+	lw := listWriter{buf: slices.Grow(*body, (hi-lo)*usageRowSizeHint+4096), key: usageKey, pr: pr, l: l}
+	lw.begin(hi - lo)
+	for i := lo; i < hi; i++ {
+		lw.next()
+		lw.buf = row(lw.buf, i)
+	}
+	lw.end()
+	*body = lw.buf
+	writeBody(w, http.StatusOK, body)
+}
+
+// usageRowSizeHint is about the size of an encoded usage record.
+const usageRowSizeHint = 1600
+
+// usageCategoryJSON is the encoded constant parts of a category's usage
+// records.
+type usageCategoryJSON struct {
+	name    []byte // the category, encoded
+	units   []byte // from the count_unit key to the end_date key
+	tail    []byte // usage_unit and the closing brace
+	total   bool   // totalprice: a null count, and the price as usage
+	escaped string // the name as a query parameter value
+}
+
+var usageCategoryJSONs = func() []usageCategoryJSON {
+	out := make([]usageCategoryJSON, len(categoryTable))
+	for i, c := range categoryTable {
+		u := &out[i]
+		u.name = appendJSONString(nil, c.Name)
+		u.units = append(u.units, `,"count_unit":`...)
+		u.units = appendJSONString(u.units, c.CountUnit)
+		u.units = append(u.units, `,"description":`...)
+		u.units = appendJSONString(u.units, c.Description)
+		u.units = append(u.units, `,"end_date":`...)
+		u.tail = append(u.tail, `,"usage_unit":`...)
+		u.tail = appendJSONString(u.tail, c.UsageUnit)
+		u.tail = append(u.tail, '}')
+		u.total = c.q == qTotal
+		u.escaped = url.QueryEscape(c.Name)
+	}
+	return out
+}()
+
+// usageSubresourceKeys are the members of a usage record's
+// subresource_uris, in order, with the list each points to.
+var usageSubresourceKeys = [8][2]string{
+	{"all_time", "AllTime"}, {"daily", "Daily"}, {"last_month", "LastMonth"}, {"monthly", "Monthly"},
+	{"this_month", "ThisMonth"}, {"today", "Today"}, {"yearly", "Yearly"}, {"yesterday", "Yesterday"},
+}
+
+// usageEncoder appends the usage records of one account for one request
+// (one as_of), encoded as Twilio does: count, usage and price are decimal
+// strings; totalprice has a null count and its price as usage. Its output
+// is held by the tests to that of the reflection-based encoder it replaces.
+type usageEncoder struct {
+	head        []byte // from the opening brace to the category key
+	endpointURI string // the list's path
+	base        string // the account's Usage/Records path
+	plain       bool   // endpointURI and base need no escaping in JSON
+	subs        [][]byte
+	scratch     []byte
+}
+
+func (s *Server) newUsageEncoder(a *account, endpoint string) *usageEncoder {
+	asOf := s.now().UTC().Format(asOfLayout)
+	e := &usageEncoder{
+		endpointURI: apiPrefix + "/Accounts/" + a.SID + endpoint,
+		base:        apiPrefix + "/Accounts/" + a.SID + "/Usage/Records",
+		subs:        make([][]byte, len(categoryTable)),
+	}
+	e.plain = jsonPlain(e.endpointURI) && jsonPlain(e.base)
+	e.head = append(e.head, `{"account_sid":`...)
+	e.head = appendJSONString(e.head, a.SID)
+	e.head = append(e.head, `,"api_version":"2010-04-01","as_of":`...)
+	e.head = appendJSONString(e.head, asOf)
+	e.head = append(e.head, `,"category":`...)
+	return e
+}
+
+// subresources returns the subresource_uris object of category c's
+// records.
+func (e *usageEncoder) subresources(c int) []byte {
+	if b := e.subs[c]; b != nil {
+		return b
+	}
+	esc := usageCategoryJSONs[c].escaped
+	b := make([]byte, 0, 8*(len(e.base)+len(esc)+40))
+	for i, k := range usageSubresourceKeys {
+		if i > 0 {
+			b = append(b, ',')
+		} else {
+			b = append(b, '{')
+		}
+		b = appendJSONString(b, k[0])
+		b = append(b, ':')
+		if e.plain {
+			// A query-escaped name is plain ASCII too.
+			b = append(b, '"')
+			b = append(b, e.base...)
+			b = append(b, '/')
+			b = append(b, k[1]...)
+			b = append(b, ".json?Category="...)
+			b = append(b, esc...)
+			b = append(b, '"')
+		} else {
+			b = appendJSONString(b, e.base+"/"+k[1]+".json?Category="+esc)
+		}
+	}
+	b = append(b, '}')
+	e.subs[c] = b
+	return b
+}
+
+// appendRow appends the record of category c with amounts amt from start
+// to end (dates as served).
+func (e *usageEncoder) appendRow(b []byte, c int, amt amount, start, end string) []byte {
+	cj := &usageCategoryJSONs[c]
+	b = append(b, e.head...)
+	b = append(b, cj.name...)
+	b = append(b, `,"count":`...)
+	if cj.total {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = strconv.AppendInt(b, amt.count, 10)
+		b = append(b, '"')
+	}
+	b = append(b, cj.units...)
+	b = appendJSONString(b, end)
+	b = append(b, `,"price":"`...)
+	b = appendPrice(b, amt.price)
+	b = append(b, `","price_unit":"usd","start_date":`...)
+	b = appendJSONString(b, start)
+	b = append(b, `,"subresource_uris":`...)
+	b = append(b, e.subresources(c)...)
+	b = append(b, `,"uri":`...)
+	if e.plain && unreserved(start) && unreserved(end) {
+		// Nothing to escape, in the query or in JSON.
+		b = append(b, '"')
+		b = append(b, e.endpointURI...)
+		b = append(b, "?Category="...)
+		b = append(b, cj.escaped...)
+		b = append(b, "&StartDate="...)
+		b = append(b, start...)
+		b = append(b, "&EndDate="...)
+		b = append(b, end...)
+		b = append(b, '"')
+	} else {
+		u := append(e.scratch[:0], e.endpointURI...)
+		u = append(u, "?Category="...)
+		u = append(u, cj.escaped...)
+		u = append(u, "&StartDate="...)
+		u = append(u, url.QueryEscape(start)...)
+		u = append(u, "&EndDate="...)
+		u = append(u, url.QueryEscape(end)...)
+		e.scratch = u
+		b = appendJSONString(b, u)
+	}
+	b = append(b, `,"usage":"`...)
+	if cj.total {
+		b = appendPrice(b, amt.price)
+	} else {
+		b = appendUsage(b, amt.usage)
+	}
+	b = append(b, '"')
+	return append(b, cj.tail...)
 }
 
 // UsageRecord is the ground truth for one daily usage record of one

@@ -86,8 +86,12 @@ func (s *Server) parsePage(q url.Values) (pageRequest, *apiError) {
 // (forward) or "PB" (backward) and the base64 of the offset with a check
 // value, so a tampered token is refused.
 func (s *Server) pageToken(prefix string, offset int) string {
-	payload := fmt.Sprintf("%d.%08x", offset, s.tokenCheck(offset))
-	return prefix + base64.RawURLEncoding.EncodeToString([]byte(payload))
+	// The payload is fmt.Sprintf("%d.%08x", offset, check).
+	var buf [48]byte
+	payload := strconv.AppendInt(buf[:0], int64(offset), 10)
+	payload = append(payload, '.')
+	payload = appendHex8(payload, s.tokenCheck(offset))
+	return prefix + base64.RawURLEncoding.EncodeToString(payload)
 }
 
 func (s *Server) decodeToken(tok string) (int, bool) {
@@ -103,14 +107,28 @@ func (s *Server) decodeToken(tok string) (int, bool) {
 		return 0, false
 	}
 	off, err := strconv.Atoi(offText)
-	if err != nil || off < 0 || checkText != fmt.Sprintf("%08x", s.tokenCheck(off)) {
+	if err != nil || off < 0 || checkText != string(appendHex8(nil, s.tokenCheck(off))) {
 		return 0, false
 	}
 	return off, true
 }
 
 func (s *Server) tokenCheck(offset int) uint32 {
-	return crc32.ChecksumIEEE([]byte(fmt.Sprintf("%d/%d", s.seed, offset)))
+	// The checksum of fmt.Sprintf("%d/%d", s.seed, offset).
+	var buf [48]byte
+	b := strconv.AppendInt(buf[:0], s.seed, 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(offset), 10)
+	return crc32.ChecksumIEEE(b)
+}
+
+// appendHex8 appends v as fmt's %08x does.
+func appendHex8(b []byte, v uint32) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 28; shift >= 0; shift -= 4 {
+		b = append(b, digits[v>>uint(shift)&0xf])
+	}
+	return b
 }
 
 // param is one query parameter, kept in order.

@@ -88,11 +88,13 @@ type apiKey struct {
 
 // Server is a Twilio emulator. Create one with New or NewTestServer.
 type Server struct {
-	now       func() time.Time
-	seed      int64
-	today     time.Time // 00:00 UTC of Now() at New
-	dataStart time.Time // first day of usage history
-	numDays   int
+	now        func() time.Time
+	seed       int64
+	today      time.Time // 00:00 UTC of Now() at New
+	dataStart  time.Time // first day of usage history
+	numDays    int
+	dayDates   []time.Time // day d of the history
+	dayStrings []string    // day d of the history as YYYY-MM-DD
 
 	accounts       []*account // main first
 	accountBySID   map[string]*account
@@ -140,6 +142,11 @@ func New(opts Options) *Server {
 		latency:      opts.Latency,
 		limit:        opts.ConcurrencyLimit,
 		faultRNG:     rand.New(rand.NewPCG(uint64(opts.Seed), 0xfa017)),
+	}
+	s.dayDates, s.dayStrings = make([]time.Time, days), make([]string, days)
+	for d := range days {
+		s.dayDates[d] = s.dataStart.AddDate(0, 0, d)
+		s.dayStrings[d] = s.dayDates[d].Format(dateLayout)
 	}
 	s.categoryByName = make([]int, len(categoryTable))
 	for i := range s.categoryByName {
@@ -348,8 +355,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Unlock()
 	}()
-	w.Header().Set("Twilio-Request-Id", fmt.Sprintf("RQ%032x", seq))
+	w.Header().Set("Twilio-Request-Id", requestID(seq))
 	s.serve(sw, r)
+}
+
+// requestID returns fmt.Sprintf("RQ%032x", seq).
+func requestID(seq uint64) string {
+	b := make([]byte, 0, 34)
+	b = append(b, "RQ0000000000000000"...)
+	b = appendHex8(b, uint32(seq>>32))
+	b = appendHex8(b, uint32(seq))
+	return string(b)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {

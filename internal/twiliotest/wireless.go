@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,7 +31,17 @@ type sim struct {
 	callbackURL string
 	ipAddress   string
 	days        []simDay
-	records     []json.RawMessage // days, encoded
+	records     []byte // days, encoded, one after the other
+	recordEnds  []int  // where each day's record ends in records
+}
+
+// record returns day i's encoded record.
+func (sm *sim) record(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = sm.recordEnds[i-1]
+	}
+	return sm.records[start:sm.recordEnds[i]]
 }
 
 // commandsPart and dataPart are usage counters; billed is in 1e-5 USD.
@@ -113,6 +124,7 @@ func (s *Server) generateSIMs(seed int64, n int) {
 	at := func(d time.Time) time.Time {
 		return d.Add(time.Duration(rng.Int64N(int64(day))) / time.Second * time.Second)
 	}
+	var slab []byte // encoded records of SIMs are allocated from slabs
 	for i := range n {
 		status := simStatuses[i%len(simStatuses)]
 		var created time.Time
@@ -165,14 +177,36 @@ func (s *Server) generateSIMs(seed int64, n int) {
 		first := later(s.dataStart, createdDay)
 		r := rand.New(rand.NewPCG(uint64(seed)^0x51d, uint64(i)))
 		traveller := r.Float64() < 0.3
+		if nd := int(last.Sub(first)/day) + 1; nd > 0 {
+			sm.days = make([]simDay, 0, nd)
+			sm.recordEnds = make([]int, 0, nd)
+		}
+		if cap(slab)-len(slab) < simSlabReserve {
+			// About 1 KB a record.
+			slab = make([]byte, 0, min(simSlabSize, (n-i)*(s.numDays+1)<<10))
+		}
+		recs := slab[len(slab):len(slab):cap(slab)]
 		for d := first; !d.After(last); d = d.AddDate(0, 0, 1) {
 			u := simUsageDay(r, traveller)
 			u.start, u.end = d, d.Add(day)
 			sm.days = append(sm.days, u)
-			sm.records = append(sm.records, simUsageJSON(sm, u))
+			recs = appendSIMUsage(recs, sm, u)
+			sm.recordEnds = append(sm.recordEnds, len(recs))
+		}
+		sm.records = recs[:len(recs):len(recs)]
+		if len(recs) > 0 && &recs[0] == &slab[:cap(slab)][len(slab)] {
+			slab = slab[:len(slab)+len(recs)] // still in the slab
 		}
 	}
 }
+
+// SIMs' encoded records are allocated together, up to simSlabSize bytes at
+// a time. A SIM whose records outgrow the slab gets its own allocation; a new
+// slab is started when less than simSlabReserve bytes remain.
+const (
+	simSlabSize    = 4 << 20
+	simSlabReserve = 64 << 10
+)
 
 // simUsageDay draws one day of a SIM's usage.
 func simUsageDay(r *rand.Rand, traveller bool) simDay {
@@ -207,86 +241,92 @@ func simUsageDay(r *rand.Rand, traveller bool) simDay {
 	return u
 }
 
-type commandsJSON struct {
-	BillingUnits string      `json:"billing_units"`
-	Billed       json.Number `json:"billed"`
-	Total        int64       `json:"total"`
-	FromSIM      int64       `json:"from_sim"`
-	ToSIM        int64       `json:"to_sim"`
-	Country      string      `json:"country,omitempty"`
-}
-
-type commandsUsageJSON struct {
-	commandsJSON
-	Home                 commandsJSON   `json:"home"`
-	NationalRoaming      commandsJSON   `json:"national_roaming"`
-	InternationalRoaming []commandsJSON `json:"international_roaming"`
-}
-
-type dataJSON struct {
-	BillingUnits string      `json:"billing_units"`
-	Billed       json.Number `json:"billed"`
-	Total        int64       `json:"total"`
-	Upload       int64       `json:"upload"`
-	Download     int64       `json:"download"`
-	Units        string      `json:"units"`
-	Country      string      `json:"country,omitempty"`
-}
-
-type dataUsageJSON struct {
-	dataJSON
-	Home                 dataJSON   `json:"home"`
-	NationalRoaming      dataJSON   `json:"national_roaming"`
-	InternationalRoaming []dataJSON `json:"international_roaming"`
-}
-
-func commandsOf(p commandsPart, country string) commandsJSON {
-	return commandsJSON{"USD", json.Number(formatBilled(p.billed)), p.fromSIM + p.toSIM, p.fromSIM, p.toSIM, country}
-}
-
-func dataOf(p dataPart, country string) dataJSON {
-	return dataJSON{"USD", json.Number(formatBilled(p.billed)), p.upload + p.download, p.upload, p.download, "bytes", country}
-}
-
-// simUsageJSON encodes a SIM usage record. Totals are the sum of home,
-// national roaming and every international roaming country.
-func simUsageJSON(sm *sim, u simDay) json.RawMessage {
+// appendSIMUsage appends the encoded SIM usage record of u. Totals are the
+// sum of home, national roaming and every international roaming country;
+// billed amounts are JSON numbers in USD, counters integers, and the period
+// ISO 8601 in UTC.
+func appendSIMUsage(b []byte, sm *sim, u simDay) []byte {
 	cmdTotal := u.cmdHome.add(u.cmdNational)
 	dataTotal := u.dataHome.add(u.dataNational)
-	cmdIntl, dataIntl := []commandsJSON{}, []dataJSON{}
 	for _, p := range u.international {
 		cmdTotal = cmdTotal.add(p.cmd)
 		dataTotal = dataTotal.add(p.data)
-		cmdIntl = append(cmdIntl, commandsOf(p.cmd, p.country))
-		dataIntl = append(dataIntl, dataOf(p.data, p.country))
 	}
-	type period struct {
-		Start string `json:"start"`
-		End   string `json:"end"`
+	b = append(b, `{"account_sid":`...)
+	b = appendJSONString(b, sm.AccountSID)
+	b = append(b, `,"commands":`...)
+	b = appendCommands(b, cmdTotal, "", false)
+	b = append(b, `,"home":`...)
+	b = appendCommands(b, u.cmdHome, "", true)
+	b = append(b, `,"national_roaming":`...)
+	b = appendCommands(b, u.cmdNational, "", true)
+	b = append(b, `,"international_roaming":[`...)
+	for i, p := range u.international {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendCommands(b, p.cmd, p.country, true)
 	}
-	return marshal(struct {
-		AccountSID string            `json:"account_sid"`
-		Commands   commandsUsageJSON `json:"commands"`
-		Data       dataUsageJSON     `json:"data"`
-		SIMSID     string            `json:"sim_sid"`
-		Period     period            `json:"period"`
-	}{
-		AccountSID: sm.AccountSID,
-		Commands: commandsUsageJSON{
-			commandsJSON:         commandsOf(cmdTotal, ""),
-			Home:                 commandsOf(u.cmdHome, ""),
-			NationalRoaming:      commandsOf(u.cmdNational, ""),
-			InternationalRoaming: cmdIntl,
-		},
-		Data: dataUsageJSON{
-			dataJSON:             dataOf(dataTotal, ""),
-			Home:                 dataOf(u.dataHome, ""),
-			NationalRoaming:      dataOf(u.dataNational, ""),
-			InternationalRoaming: dataIntl,
-		},
-		SIMSID: sm.SID,
-		Period: period{u.start.UTC().Format(isoLayout), u.end.UTC().Format(isoLayout)},
-	})
+	b = append(b, `]},"data":`...)
+	b = appendData(b, dataTotal, "", false)
+	b = append(b, `,"home":`...)
+	b = appendData(b, u.dataHome, "", true)
+	b = append(b, `,"national_roaming":`...)
+	b = appendData(b, u.dataNational, "", true)
+	b = append(b, `,"international_roaming":[`...)
+	for i, p := range u.international {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendData(b, p.data, p.country, true)
+	}
+	b = append(b, `]},"sim_sid":`...)
+	b = appendJSONString(b, sm.SID)
+	b = append(b, `,"period":{"start":"`...)
+	b = u.start.UTC().AppendFormat(b, isoLayout)
+	b = append(b, `","end":"`...)
+	b = u.end.UTC().AppendFormat(b, isoLayout)
+	return append(b, `"}}`...)
+}
+
+// appendCommands appends the members of a commands counter (and its
+// country, if any), closing the object if closed.
+func appendCommands(b []byte, p commandsPart, country string, closed bool) []byte {
+	b = append(b, `{"billing_units":"USD","billed":`...)
+	b = appendBilled(b, p.billed)
+	b = append(b, `,"total":`...)
+	b = strconv.AppendInt(b, p.fromSIM+p.toSIM, 10)
+	b = append(b, `,"from_sim":`...)
+	b = strconv.AppendInt(b, p.fromSIM, 10)
+	b = append(b, `,"to_sim":`...)
+	b = strconv.AppendInt(b, p.toSIM, 10)
+	return appendCountry(b, country, closed)
+}
+
+// appendData appends the members of a data counter (and its country, if
+// any), closing the object if closed.
+func appendData(b []byte, p dataPart, country string, closed bool) []byte {
+	b = append(b, `{"billing_units":"USD","billed":`...)
+	b = appendBilled(b, p.billed)
+	b = append(b, `,"total":`...)
+	b = strconv.AppendInt(b, p.upload+p.download, 10)
+	b = append(b, `,"upload":`...)
+	b = strconv.AppendInt(b, p.upload, 10)
+	b = append(b, `,"download":`...)
+	b = strconv.AppendInt(b, p.download, 10)
+	b = append(b, `,"units":"bytes"`...)
+	return appendCountry(b, country, closed)
+}
+
+func appendCountry(b []byte, country string, closed bool) []byte {
+	if country != "" {
+		b = append(b, `,"country":`...)
+		b = appendJSONString(b, country)
+	}
+	if closed {
+		b = append(b, '}')
+	}
+	return b
 }
 
 // SIMs returns the main account's SIMs in the order /v1/Sims lists them.
@@ -305,9 +345,9 @@ func (s *Server) SIMUsageJSON(simSID string) []json.RawMessage {
 	if sm == nil {
 		return nil
 	}
-	out := make([]json.RawMessage, len(sm.records))
-	for i, r := range sm.records {
-		out[i] = slices.Clone(r)
+	out := make([]json.RawMessage, len(sm.recordEnds))
+	for i := range out {
+		out[i] = slices.Clone(sm.record(i))
 	}
 	return out
 }
@@ -394,19 +434,16 @@ func (s *Server) ratePlanMatches(sid, plan string) bool {
 // writeV1List writes a v1 list page: the items then meta, with absolute
 // URLs.
 func writeV1List(w http.ResponseWriter, key string, items []json.RawMessage, pr pageRequest, l pageLinks) {
-	type meta struct {
-		FirstPageURL    string  `json:"first_page_url"`
-		Key             string  `json:"key"`
-		NextPageURL     *string `json:"next_page_url"`
-		Page            int     `json:"page"`
-		PageSize        int     `json:"page_size"`
-		PreviousPageURL *string `json:"previous_page_url"`
-		URL             string  `json:"url"`
+	body := getBody()
+	lw := listWriter{buf: *body, key: key, v1: true, pr: pr, l: l}
+	lw.begin(len(items))
+	for _, it := range items {
+		lw.next()
+		lw.buf = append(lw.buf, it...)
 	}
-	writeJSON(w, http.StatusOK, marshalObject(
-		field{key, items},
-		field{"meta", meta{l.first, key, l.next, pr.page, pr.size, l.prev, l.self}},
-	))
+	lw.end()
+	*body = lw.buf
+	writeBody(w, http.StatusOK, body)
 }
 
 func (s *Server) simJSON(sm *sim) json.RawMessage {
@@ -529,27 +566,46 @@ func (s *Server) listSIMUsage(w http.ResponseWriter, r *http.Request, sm *sim) {
 		return
 	}
 
-	var items []json.RawMessage
+	// The days overlapping [start, end).
+	days := make([]int, 0, len(sm.days))
 	var total simDay
-	n := 0
-	for i, u := range sm.days {
+	for i := range sm.days {
+		u := &sm.days[i]
 		if !u.start.Before(end) || !u.end.After(start) {
 			continue
 		}
 		if granularity == "daily" {
-			items = append(items, sm.records[i])
+			days = append(days, i)
 		} else {
-			total = total.add(u)
+			total = total.add(*u)
+			days = append(days[:0], i) // one record for the whole period
 		}
-		n++
 	}
-	if granularity != "daily" && n > 0 {
-		total.start, total.end = start, end
-		items = []json.RawMessage{simUsageJSON(sm, total)}
+	lo, hi := pr.window(len(days))
+	l := s.links(wirelessOrigin+"/v1/Sims/"+sm.SID+"/UsageRecords", presentParams(q, "Start", "End", "Granularity"), pr, len(days))
+	body := getBody()
+	lw := listWriter{key: usageKey, v1: true, pr: pr, l: l}
+	if granularity == "daily" && hi > lo {
+		from := 0
+		if days[lo] > 0 {
+			from = sm.recordEnds[days[lo]-1]
+		}
+		*body = slices.Grow(*body, sm.recordEnds[days[hi-1]]-from+hi-lo+1024)
 	}
-	lo, hi := pr.window(len(items))
-	l := s.links(wirelessOrigin+"/v1/Sims/"+sm.SID+"/UsageRecords", presentParams(q, "Start", "End", "Granularity"), pr, len(items))
-	writeV1List(w, usageKey, append([]json.RawMessage{}, items[lo:hi]...), pr, l)
+	lw.buf = *body
+	lw.begin(hi - lo)
+	for _, d := range days[lo:hi] {
+		lw.next()
+		if granularity == "daily" {
+			lw.buf = append(lw.buf, sm.record(d)...)
+		} else {
+			total.start, total.end = start, end
+			lw.buf = appendSIMUsage(lw.buf, sm, total)
+		}
+	}
+	lw.end()
+	*body = lw.buf
+	writeBody(w, http.StatusOK, body)
 }
 
 func parseISO(v string) (time.Time, bool) {
