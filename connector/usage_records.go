@@ -158,6 +158,7 @@ func (u *usageRead) readWindow(ctx context.Context, sid string, w window) ([]jso
 
 func (u *usageRead) fetchWindow(ctx context.Context, sid string, w window, pageSize int) ([]json.RawMessage, error) {
 	var rows []json.RawMessage
+	var arena rowArena
 	err := u.conn.api.DailyUsage(ctx, sid, w.first, w.last, pageSize, func(page []twilio.UsageRecord) error {
 		for _, in := range page {
 			if in.AccountSID != sid {
@@ -178,7 +179,7 @@ func (u *usageRead) fetchWindow(ctx context.Context, sid string, w window, pageS
 				AsOf:        timeOrNil(in.AsOf.Time),
 				URI:         in.URI,
 			}
-			rows = append(rows, rec.appendJSON(make([]byte, 0, 512)))
+			rows = append(rows, arena.add(rec.appendJSON))
 		}
 		return nil
 	})

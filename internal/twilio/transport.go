@@ -132,7 +132,7 @@ func (t *transport) attempt(ctx context.Context, req *http.Request) (*http.Respo
 	if err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(resp.Body)
+	body, err := readAll(resp.Body, resp.ContentLength)
 	resp.Body.Close()
 	if err != nil {
 		return nil, &truncatedError{err: err}
@@ -150,6 +150,17 @@ func (e *truncatedError) Unwrap() error { return e.err }
 func isTruncated(err error) bool {
 	var t *truncatedError
 	return errors.As(err, &t)
+}
+
+// readAll reads r to its end into a buffer sized for length when the
+// server announced it: usage pages are megabytes.
+func readAll(r io.Reader, length int64) ([]byte, error) {
+	if length <= 0 || length > 64<<20 {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, length+1))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // bufferedBody is a response body already read whole.

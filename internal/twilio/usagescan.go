@@ -99,6 +99,25 @@ type scanner struct {
 	// same as_of.
 	lastAsOfRaw string
 	lastAsOf    Timestamp
+	// strings holds the short strings seen so far: account SIDs,
+	// categories, descriptions and units repeat on every day of a page.
+	strings map[string]string
+}
+
+// intern returns raw as a string, sharing one copy of each short value.
+func (s *scanner) intern(raw []byte) string {
+	if len(raw) > 64 {
+		return string(raw) // URIs: unique per record
+	}
+	if v, ok := s.strings[string(raw)]; ok {
+		return v
+	}
+	if s.strings == nil {
+		s.strings = make(map[string]string, 256)
+	}
+	v := string(raw)
+	s.strings[v] = v
+	return v
 }
 
 func (s *scanner) space() {
@@ -188,6 +207,12 @@ func (s *scanner) rawString() ([]byte, bool, error) {
 	start := s.pos
 	needsDecoding := false
 	for s.pos < len(s.data) {
+		for s.pos < len(s.data) && plainStringByte[s.data[s.pos]] {
+			s.pos++
+		}
+		if s.pos == len(s.data) {
+			break
+		}
 		c := s.data[s.pos]
 		switch {
 		case c == '"':
@@ -220,6 +245,15 @@ func (s *scanner) rawString() ([]byte, bool, error) {
 	}
 	return nil, false, errUnusualPage
 }
+
+// plainStringByte marks the bytes a JSON string holds as themselves:
+// printable ASCII other than the quote and the backslash.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(b []byte) bool {
 	for _, c := range b {
@@ -256,7 +290,7 @@ func (s *scanner) str() (string, error) {
 		return "", err
 	}
 	if !escaped {
-		return string(raw), nil
+		return s.intern(raw), nil
 	}
 	var v string
 	// The quotes around raw are part of the input.
