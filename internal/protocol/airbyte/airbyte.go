@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +47,16 @@ func NewWriter(w io.Writer, secrets ...string) *Writer {
 // flushes, so a STATE is on the wire as soon as it is written, after the
 // records it covers.
 func (w *Writer) Write(m protocol.Message) error {
-	line, err := w.encode(m)
+	var line []byte
+	var err error
+	if r, ok := m.(protocol.Record); ok {
+		buf := linePool.Get().(*[]byte)
+		defer linePool.Put(buf)
+		line, err = appendRecord((*buf)[:0], r)
+		*buf = line
+	} else {
+		line, err = w.encode(m)
+	}
 	if err != nil {
 		return err
 	}
@@ -87,26 +97,7 @@ func (w *Writer) encode(m protocol.Message) ([]byte, error) {
 	var msg map[string]any
 	switch m := m.(type) {
 	case protocol.Record:
-		// Built by hand: the record data is already JSON and may be large.
-		if len(bytes.TrimSpace(m.Data)) == 0 {
-			return nil, fmt.Errorf("airbyte: record of stream %s has no data", m.Stream)
-		}
-		var b bytes.Buffer
-		b.Grow(len(m.Data) + len(m.Stream) + 80)
-		b.WriteString(`{"type":"RECORD","record":{"stream":`)
-		name, _ := json.Marshal(m.Stream)
-		b.Write(name)
-		b.WriteString(`,"data":`)
-		if bytes.ContainsAny(m.Data, "\n\r") {
-			// One message per line: indented data is compacted.
-			if err := json.Compact(&b, m.Data); err != nil {
-				return nil, fmt.Errorf("airbyte: record of stream %s: %w", m.Stream, err)
-			}
-		} else {
-			b.Write(m.Data)
-		}
-		fmt.Fprintf(&b, `,"emitted_at":%d}}`, m.EmittedAt.UnixMilli())
-		return b.Bytes(), nil
+		return appendRecord(nil, m)
 	case protocol.State:
 		msg = map[string]any{"type": "STATE", "state": map[string]any{
 			"type": "STREAM",
@@ -157,6 +148,34 @@ func (w *Writer) encode(m protocol.Message) ([]byte, error) {
 		return nil, fmt.Errorf("airbyte: cannot encode message of type %T", m)
 	}
 	return json.Marshal(msg)
+}
+
+// linePool recycles the buffers records are encoded into: a read writes
+// millions of them.
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// appendRecord appends the RECORD message of r, built by hand: the data
+// is already JSON and may be large.
+func appendRecord(b []byte, r protocol.Record) ([]byte, error) {
+	if len(bytes.TrimSpace(r.Data)) == 0 {
+		return nil, fmt.Errorf("airbyte: record of stream %s has no data", r.Stream)
+	}
+	b = append(b, `{"type":"RECORD","record":{"stream":`...)
+	b = strconv.AppendQuote(b, r.Stream) // stream names are plain ASCII
+	b = append(b, `,"data":`...)
+	if bytes.ContainsAny(r.Data, "\n\r") {
+		// One message per line: indented data is compacted.
+		var c bytes.Buffer
+		if err := json.Compact(&c, r.Data); err != nil {
+			return nil, fmt.Errorf("airbyte: record of stream %s: %w", r.Stream, err)
+		}
+		b = append(b, c.Bytes()...)
+	} else {
+		b = append(b, r.Data...)
+	}
+	b = append(b, `,"emitted_at":`...)
+	b = strconv.AppendInt(b, r.EmittedAt.UnixMilli(), 10)
+	return append(b, "}}"...), nil
 }
 
 func trace(now int64, kind, key string, body any) map[string]any {
