@@ -42,6 +42,12 @@ Airbyte source commands (Airbyte protocol messages on stdout):
   twilio-elt discover --config config.json
   twilio-elt read     --config config.json --catalog configured_catalog.json [--state state.json]
 
+Warehouse commands (DuckDB, embedded, the default; or BigQuery):
+  twilio-elt load  --destination duckdb --path twilio.duckdb [--keep-zero-rows] [--from-raw DIR]  < messages.jsonl
+  twilio-elt load  --destination bigquery --project P --dataset D [--location US] [--endpoint URL]  < messages.jsonl
+  twilio-elt sync  --config config.json [--destination duckdb --path twilio.duckdb | --destination bigquery ...]
+  twilio-elt demo  [--path twilio-demo.duckdb]
+
 Other:
   twilio-elt version
   twilio-elt emulator --addr 127.0.0.1:8080 [--seed 1] [--subaccounts 5] [--days 120] [--sims 20]
@@ -66,6 +72,12 @@ func Main(ctx context.Context, args []string, sys IO) int {
 		return runAirbyte(ctx, cmd, rest, sys)
 	case "emulator":
 		return runEmulator(ctx, rest, sys)
+	case "load":
+		return runLoad(ctx, rest, sys)
+	case "sync":
+		return runSync(ctx, rest, sys)
+	case "demo":
+		return runDemo(ctx, rest, sys)
 	case "version", "--version":
 		fmt.Fprintf(sys.Stdout, "twilio-elt %s\n", Version)
 		return 0

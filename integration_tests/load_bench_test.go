@@ -1,0 +1,166 @@
+package integration_tests
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
+)
+
+// BenchmarkLoadDuckDB loads a file of Airbyte messages holding
+// BENCH_LOAD_ROWS usage records (default 5 million, none of them zero)
+// into DuckDB with `twilio-elt load`, as its own process, and compares it
+// with DuckDB's own read_json of the same file into a typed table (in
+// this process: the reference does no idempotency, no validation and no
+// raw archive). It reports rows/s and peak RSS. Results are in
+// BENCHMARKS.md.
+//
+//	go test -run '^$' -bench LoadDuckDB -benchtime 1x -timeout 60m ./integration_tests
+func BenchmarkLoadDuckDB(b *testing.B) {
+	rows := 5_000_000
+	if s := os.Getenv("BENCH_LOAD_ROWS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows = n
+	}
+	dir := b.TempDir()
+	messages := filepath.Join(dir, "messages.jsonl")
+	size := writeUsageMessages(b, messages, rows)
+	b.Logf("%d usage records, %.0f MiB of messages", rows, float64(size)/(1<<20))
+
+	for _, variant := range []struct {
+		name string
+		args []string
+	}{
+		{"twilio-elt_load", nil},
+		{"twilio-elt_load_without_raw_archive", []string{"--raw=false"}},
+	} {
+		b.Run(variant.name, func(b *testing.B) {
+			for b.Loop() {
+				db := filepath.Join(b.TempDir(), "bench.duckdb")
+				in, err := os.Open(messages)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cmd := exec.Command(binary, append([]string{"load", "--path", db}, variant.args...)...)
+				cmd.Stdin = in
+				cmd.Stderr = os.Stderr
+				start := time.Now()
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				peak := watchPeakRSS(cmd.Process.Pid)
+				err = cmd.Wait()
+				elapsed := time.Since(start)
+				rss := peak()
+				in.Close()
+				if err != nil {
+					b.Fatalf("load: %v", err)
+				}
+				if got := countRows(b, db, "SELECT COUNT(*) FROM twilio_usage_daily"); got != int64(rows) {
+					b.Fatalf("loaded %d rows, want %d", got, rows)
+				}
+				b.ReportMetric(elapsed.Seconds(), "wall_s")
+				b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
+				b.ReportMetric(float64(rss)/(1<<20), "peak_rss_MiB")
+			}
+		})
+	}
+
+	b.Run("duckdb_read_json_reference", func(b *testing.B) {
+		for b.Loop() {
+			db := filepath.Join(b.TempDir(), "ref.duckdb")
+			d, err := duckdb.Open(context.Background(), db)
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			peak := watchPeakRSS(os.Getpid())
+			_, err = d.DB().Exec(`CREATE TABLE usage AS
+				SELECT CAST(record.data.start_date AS DATE) AS usage_date, record.data.account_sid AS account_sid,
+				       record.data.category AS category, record.data.description AS description,
+				       CAST(record.data.count AS DECIMAL(38,9)) AS count, record.data.count_unit AS count_unit,
+				       CAST(record.data.usage AS DECIMAL(38,9)) AS usage, record.data.usage_unit AS usage_unit,
+				       CAST(record.data.price AS DECIMAL(38,9)) AS price, upper(record.data.price_unit) AS currency,
+				       CAST(record.data.as_of AS TIMESTAMPTZ) AS as_of, now() AS _loaded_at
+				FROM read_json(?, format = 'newline_delimited', columns = {
+					type: 'VARCHAR',
+					record: 'STRUCT(stream VARCHAR, emitted_at BIGINT, data STRUCT(account_sid VARCHAR, category VARCHAR, description VARCHAR, start_date VARCHAR, count VARCHAR, count_unit VARCHAR, usage VARCHAR, usage_unit VARCHAR, price VARCHAR, price_unit VARCHAR, as_of VARCHAR))'
+				})
+				WHERE type = 'RECORD' AND record.stream = 'usage_records'`, messages)
+			elapsed := time.Since(start)
+			rss := peak()
+			if err != nil {
+				b.Fatal(err)
+			}
+			var n int64
+			if err := d.DB().QueryRow("SELECT COUNT(*) FROM usage").Scan(&n); err != nil || n != int64(rows) {
+				b.Fatalf("read_json loaded %d rows (%v), want %d", n, err, rows)
+			}
+			d.Close()
+			b.ReportMetric(elapsed.Seconds(), "wall_s")
+			b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
+			b.ReportMetric(float64(rss)/(1<<20), "peak_rss_MiB")
+		}
+	})
+}
+
+func countRows(b *testing.B, db, q string) int64 {
+	b.Helper()
+	d, err := duckdb.Open(context.Background(), db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	var n int64
+	if err := d.DB().QueryRow(q).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// writeUsageMessages writes rows usage records the way `twilio-elt read`
+// does, with a STATE after every account's 31-day window, and returns the
+// file's size. Prices are exact decimals, all non-zero.
+func writeUsageMessages(b *testing.B, path string, rows int) int64 {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	const categories, accounts = 250, 50
+	days := (rows + categories*accounts - 1) / (categories * accounts)
+	first := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	n := 0
+	for a := 0; a < accounts && n < rows; a++ {
+		sid := fmt.Sprintf("AC%032x", a+1)
+		for d := 0; d < days && n < rows; d++ {
+			day := first.AddDate(0, 0, d).Format(time.DateOnly)
+			for c := 0; c < categories && n < rows; c++ {
+				price := fmt.Sprintf("%d.%05d", (a*7+d*3+c)%97, (a*31+d*17+c*13)%100000+1)
+				fmt.Fprintf(w, `{"type":"RECORD","record":{"stream":"usage_records","data":{"account_sid":"%s","category":"category-%03d","description":"Category %d","start_date":"%s","end_date":"%s","count":%d,"count_unit":"messages","usage":%d,"usage_unit":"messages","price":%s,"price_unit":"usd","as_of":"2026-01-01T00:00:00Z","uri":"/2010-04-01/Accounts/%s/Usage/Records/Daily.json"},"emitted_at":1767225600000}}`+"\n",
+					sid, c, c, day, day, c+1, c+1, price, sid)
+				n++
+			}
+			if (d+1)%31 == 0 || d == days-1 {
+				fmt.Fprintf(w, `{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"usage_records"},"stream_state":{"states":[{"partition":{"account_sid":"%s"},"cursor":{"start_date":"%s"}}]}},"sourceStats":{"recordCount":1.0}}}`+"\n", sid, day)
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	fi, _ := f.Stat()
+	f.Close()
+	return fi.Size()
+}

@@ -1,0 +1,292 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twilio-elt/twilio-elt/connector"
+	"github.com/twilio-elt/twilio-elt/internal/pipeline"
+	"github.com/twilio-elt/twilio-elt/internal/protocol"
+	"github.com/twilio-elt/twilio-elt/internal/protocol/airbyte"
+	"github.com/twilio-elt/twilio-elt/internal/twilio"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse/bigquery"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse/raw"
+	"github.com/twilio-elt/twilio-elt/spec"
+)
+
+// destFlags are the flags that choose a warehouse.
+type destFlags struct {
+	kind                                 *string
+	path                                 *string
+	project, dataset, location, endpoint *string
+	keepZero                             *bool
+	raw                                  *bool
+}
+
+func addDestFlags(fs *flag.FlagSet, defaultPath string) destFlags {
+	return destFlags{
+		kind:     fs.String("destination", "duckdb", "warehouse: duckdb or bigquery"),
+		path:     fs.String("path", defaultPath, "DuckDB database `file`"),
+		project:  fs.String("project", "", "BigQuery project"),
+		dataset:  fs.String("dataset", "", "BigQuery dataset"),
+		location: fs.String("location", "US", "BigQuery location"),
+		endpoint: fs.String("endpoint", "", "BigQuery API endpoint `URL` (an emulator)"),
+		keepZero: fs.Bool("keep-zero-rows", false, "keep usage rows whose count, usage and price are all zero"),
+		raw:      fs.Bool("raw", true, "DuckDB: archive every record received under raw/ next to the database"),
+	}
+}
+
+// openedDest is an open warehouse with what the pipeline needs of it.
+type openedDest struct {
+	dest    pipeline.Destination
+	close   func() error
+	rawDir  string // "" when no raw archive
+	display string
+}
+
+func (f destFlags) open(ctx context.Context) (*openedDest, error) {
+	switch *f.kind {
+	case "duckdb":
+		if *f.path == "" {
+			return nil, errors.New("--path is required for --destination duckdb")
+		}
+		d, err := duckdb.Open(ctx, *f.path)
+		if err != nil {
+			return nil, err
+		}
+		o := &openedDest{dest: d, close: d.Close, display: *f.path}
+		if *f.raw {
+			o.rawDir = RawDir(*f.path)
+		}
+		return o, nil
+	case "bigquery":
+		if *f.project == "" || *f.dataset == "" {
+			return nil, errors.New("--project and --dataset are required for --destination bigquery")
+		}
+		return openBigQuery(ctx, *f.project, *f.dataset, *f.location, *f.endpoint)
+	default:
+		return nil, fmt.Errorf("unknown --destination %q: use duckdb or bigquery", *f.kind)
+	}
+}
+
+// RawDir is where the raw archive of the DuckDB file at path lives:
+// raw/<file name without extension>/ next to it.
+func RawDir(path string) string {
+	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	return filepath.Join(filepath.Dir(path), "raw", base)
+}
+
+// openBigQuery opens the BigQuery destination (an emulator at endpoint,
+// when set). It keeps no raw archive.
+func openBigQuery(ctx context.Context, project, dataset, location, endpoint string) (*openedDest, error) {
+	d, err := bigquery.New(ctx, bigquery.Options{Project: project, Dataset: dataset, Location: location, Endpoint: endpoint})
+	if err != nil {
+		return nil, err
+	}
+	return &openedDest{dest: d, close: d.Close, display: "bigquery:" + project + "." + dataset}, nil
+}
+
+func newStderrLogger(w io.Writer, debug bool) *slog.Logger {
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// runLoad: twilio-elt load.
+func runLoad(ctx context.Context, args []string, sys IO) int {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(sys.Stderr)
+	df := addDestFlags(fs, "twilio.duckdb")
+	fromRaw := fs.String("from-raw", "", "rebuild the tables from a raw archive `folder` instead of reading stdin")
+	mainSID := fs.String("account-sid", "", "main account SID, the billing account of usage whose account is not in the input")
+	debug := fs.Bool("debug", false, "log DEBUG messages")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := newStderrLogger(sys.Stderr, *debug)
+	fail := func(err error) int {
+		fmt.Fprintf(sys.Stderr, "twilio-elt load: %s\n", oneLine(err))
+		return 1
+	}
+	od, err := df.open(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer od.close()
+	w := airbyte.NewWriter(sys.Stdout)
+	defer w.Flush()
+	opts := pipeline.Options{
+		KeepZeroRows:   *df.keepZero,
+		MainAccountSID: *mainSID,
+		CommitInterval: time.Second,
+		Log:            log,
+		Now:            sys.Now,
+		OnCommitted:    func(s protocol.State) error { return w.Write(s) },
+	}
+	var stats pipeline.Stats
+	if *fromRaw != "" {
+		opts.OnCommitted = nil
+		stats, err = pipeline.LoadRaw(ctx, *fromRaw, od.dest, opts)
+	} else {
+		var archive *raw.Writer
+		if od.rawDir != "" {
+			archive = raw.NewWriter(od.rawDir, raw.RunID(sys.Now()))
+			opts.Archive = archive
+		}
+		stats, err = pipeline.Load(ctx, sys.Stdin, od.dest, opts)
+		if archive != nil {
+			err = errors.Join(err, archive.Close())
+		}
+	}
+	log.Info("load finished", "destination", od.display, "records", stats.Records, "rows", totalRows(stats), "commits", stats.Commits)
+	if err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+func totalRows(s pipeline.Stats) int64 {
+	var n int64
+	for _, v := range s.Rows {
+		n += v
+	}
+	return n
+}
+
+// runSync: twilio-elt sync.
+func runSync(ctx context.Context, args []string, sys IO) int {
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	fs.SetOutput(sys.Stderr)
+	configPath := fs.String("config", "", "connector config `file` (JSON)")
+	df := addDestFlags(fs, "twilio.duckdb")
+	debug := fs.Bool("debug", false, "log DEBUG messages")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(sys.Stderr, "twilio-elt sync: %s\n", oneLine(err))
+		return 1
+	}
+	if *configPath == "" {
+		return fail(errors.New("--config is required"))
+	}
+	b, err := os.ReadFile(*configPath)
+	if err != nil {
+		return fail(fmt.Errorf("cannot read config file: %w", err))
+	}
+	cfg, err := spec.Load(b, sys.Now())
+	if err != nil {
+		return fail(fmt.Errorf("config file %s is invalid: %w", *configPath, err))
+	}
+	log := newStderrLogger(redactor{sys.Stderr, cfg.Secrets()}, *debug)
+	if _, err := syncInto(ctx, cfg, df, sys, log); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// syncInto runs one sync of cfg into the destination of df.
+func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *slog.Logger) (pipeline.Stats, error) {
+	od, err := df.open(ctx)
+	if err != nil {
+		return pipeline.Stats{}, err
+	}
+	defer od.close()
+	api, err := newTwilioClient(cfg, log)
+	if err != nil {
+		return pipeline.Stats{}, err
+	}
+	conn := connector.New(cfg, api, log)
+	conn.SetClock(sys.Now)
+	opts := pipeline.Options{
+		KeepZeroRows:   *df.keepZero,
+		MainAccountSID: cfg.AccountSID,
+		CommitInterval: time.Second,
+		Log:            log,
+		Now:            sys.Now,
+	}
+	var archive *raw.Writer
+	if od.rawDir != "" {
+		archive = raw.NewWriter(od.rawDir, raw.RunID(sys.Now()))
+		opts.Archive = archive
+	}
+	stop := func() {}
+	stats, err := pipeline.SyncWith(ctx, conn, od.dest, opts, func(l *pipeline.Loader) {
+		if isTerminal(sys.Stderr) {
+			stop = progress(sys.Stderr, l, api)
+		}
+	})
+	stop()
+	if archive != nil {
+		err = errors.Join(err, archive.Close())
+	}
+	st := api.Stats()
+	log.Info("sync finished", "destination", od.display, "records", stats.Records, "rows", totalRows(stats),
+		"commits", stats.Commits, "requests", st.Requests, "rate_limit_waits", st.RateLimitWaits)
+	return stats, err
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progress prints a status line on w every second until stopped.
+func progress(w io.Writer, l *pipeline.Loader, api *twilio.Client) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case <-t.C:
+				s, a := l.Stats(), api.Stats()
+				fmt.Fprintf(w, "\r\033[Kaccounts with usage %d/%d · rows %d · records %d · requests %d · rate-limit waits %d",
+					s.UsageSeen, s.Accounts, totalRows(s), s.Records, a.Requests, a.RateLimitWaits)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// redactor replaces secrets in what is written to w.
+type redactor struct {
+	w       io.Writer
+	secrets []string
+}
+
+func (r redactor) Write(p []byte) (int, error) {
+	s := string(p)
+	for _, sec := range r.secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "**********")
+		}
+	}
+	if _, err := io.WriteString(r.w, s); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

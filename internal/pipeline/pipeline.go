@@ -1,0 +1,337 @@
+// Package pipeline connects the connector's messages to a warehouse:
+// Load reads Airbyte messages (the output of `twilio-elt read`), Sync runs
+// the connector in process, and both feed one Loader that normalizes
+// records into bounded Arrow batches and commits them, with the stream
+// states they complete, through a warehouse.Destination.
+//
+// A batch ends at a STATE (at most one commit per CommitInterval) or at
+// MaxRows rows; a batch cut at the row bound is committed with the states
+// already received only, which is safe: a cursor moves only after all its
+// records. The Loader tracks the replace groups of the run: the first
+// batch that sees a group replaces it, later batches only insert.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/internal/protocol"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse"
+	"github.com/twilio-elt/twilio-elt/transforms"
+)
+
+// Committer is the part of a warehouse.Destination the Loader uses.
+type Committer interface {
+	Commit(ctx context.Context, b warehouse.Batch) error
+}
+
+// Archive keeps every record as received (see package warehouse/raw).
+type Archive interface {
+	Append(stream string, emittedAt time.Time, data []byte) error
+	Flush() error
+}
+
+// Options configures a Loader.
+type Options struct {
+	// KeepZeroRows keeps usage rows whose count, usage and price are all zero.
+	KeepZeroRows bool
+	// MainAccountSID is the billing account of usage whose account is not
+	// among the run's accounts records.
+	MainAccountSID string
+	// MaxRows bounds a batch (rows over all tables); default 65536.
+	MaxRows int
+	// CommitInterval: a STATE ends the batch only when this long has passed
+	// since the last commit (0: every STATE ends a batch).
+	CommitInterval time.Duration
+	// Archive, when set, receives every record; it is flushed after each
+	// commit (see package warehouse/raw).
+	Archive Archive
+	// OnCommitted is called, in order, with every STATE once it and all
+	// records before it are committed (`load` echoes them on stdout).
+	OnCommitted func(protocol.State) error
+	Log         *slog.Logger
+	Now         func() time.Time
+}
+
+// DefaultMaxRows bounds a batch so memory stays flat.
+const DefaultMaxRows = 64 << 10
+
+// Stats counts what a Loader did.
+type Stats struct {
+	Records   int64            // records received
+	Rows      map[string]int64 // rows committed per table
+	Commits   int64
+	States    int64 // STATEs committed
+	Accounts  int64 // accounts records received
+	UsageSeen int64 // accounts whose usage records arrived
+}
+
+// Loader turns messages into committed batches. It is safe for
+// concurrent use (the connector's writers call it from several
+// goroutines, one message at a time).
+type Loader struct {
+	mu         sync.Mutex
+	dest       Committer
+	opts       Options
+	norm       *transforms.Normalizer
+	groups     *tracker
+	replace    []warehouse.Group
+	states     map[string]json.RawMessage
+	pending    []protocol.State
+	lastCommit time.Time
+	stats      Stats
+	usageSeen  map[string]bool
+	sourceErrs []string
+	failed     error
+}
+
+// NewLoader returns a Loader committing to dest. Call Finish at the end.
+func NewLoader(dest Committer, opts Options) *Loader {
+	if opts.MaxRows <= 0 {
+		opts.MaxRows = DefaultMaxRows
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Loader{
+		dest: dest,
+		opts: opts,
+		norm: transforms.NewNormalizer(transforms.Options{
+			KeepZeroRows:   opts.KeepZeroRows,
+			MainAccountSID: opts.MainAccountSID,
+		}),
+		groups:     newTracker(),
+		states:     map[string]json.RawMessage{},
+		lastCommit: opts.Now(),
+		stats:      Stats{Rows: map[string]int64{}},
+		usageSeen:  map[string]bool{},
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (l *Loader) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.stats
+	s.Rows = map[string]int64{}
+	for k, v := range l.stats.Rows {
+		s.Rows[k] = v
+	}
+	return s
+}
+
+// Handle takes one message. After an error the Loader refuses every
+// further message: the run has failed and nothing after is committed.
+func (l *Loader) Handle(ctx context.Context, m protocol.Message) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed != nil {
+		return l.failed
+	}
+	if err := l.handle(ctx, m); err != nil {
+		l.failed = err
+		return err
+	}
+	return nil
+}
+
+func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
+	switch m := m.(type) {
+	case protocol.Record:
+		l.stats.Records++
+		k, err := l.norm.Add(m.Stream, m.Data)
+		if err != nil {
+			return fmt.Errorf("load: %w; nothing of this batch was committed", err)
+		}
+		if l.opts.Archive != nil {
+			if err := l.opts.Archive.Append(m.Stream, m.EmittedAt, m.Data); err != nil {
+				return err
+			}
+		}
+		switch m.Stream {
+		case catalog.Accounts:
+			l.stats.Accounts++
+		case catalog.UsageRecords:
+			if !l.usageSeen[k.SID] {
+				l.usageSeen[k.SID] = true
+				l.stats.UsageSeen++
+			}
+		}
+		l.see(k)
+		if l.norm.Rows() >= l.opts.MaxRows {
+			return l.commit(ctx)
+		}
+	case protocol.State:
+		if k, ok := transforms.WholeTable(m.Stream); ok {
+			// A full-refresh stream that ended with no records: its table
+			// is replaced by nothing.
+			l.see(k)
+		}
+		l.states[m.Stream] = m.Data
+		l.pending = append(l.pending, m)
+		if l.opts.Now().Sub(l.lastCommit) >= l.opts.CommitInterval {
+			return l.commit(ctx)
+		}
+	case protocol.Error:
+		l.sourceErrs = append(l.sourceErrs, m.Message)
+		l.opts.Log.Error("the source reported an error", "message", m.Message, "stream", m.Stream)
+	case protocol.Log:
+		l.opts.Log.Log(ctx, m.Level, m.Message)
+	}
+	return nil
+}
+
+func (l *Loader) see(k transforms.GroupKey) {
+	if l.groups.firstSight(k) {
+		l.replace = append(l.replace, k.Groups()...)
+	}
+}
+
+// Finish commits what is pending. It returns an error when the source
+// reported one (after committing what came before it, which is safe).
+func (l *Loader) Finish(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	defer l.norm.Release()
+	if l.failed != nil {
+		return l.failed
+	}
+	if err := l.commit(ctx); err != nil {
+		l.failed = err
+		return err
+	}
+	if len(l.sourceErrs) > 0 {
+		return fmt.Errorf("the source failed: %s", l.sourceErrs[0])
+	}
+	return nil
+}
+
+// Abort ends a failed run without committing what is pending.
+func (l *Loader) Abort() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed == nil {
+		l.failed = errors.New("load aborted")
+	}
+	l.norm.Release()
+}
+
+func (l *Loader) commit(ctx context.Context) error {
+	if l.norm.Rows() == 0 && len(l.replace) == 0 && len(l.pending) == 0 {
+		return nil
+	}
+	rows := l.norm.Flush(l.opts.Now())
+	defer func() {
+		for _, r := range rows {
+			r.Release()
+		}
+	}()
+	b := warehouse.Batch{Replace: l.replace, Rows: rows, States: l.states}
+	if err := l.dest.Commit(ctx, b); err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	l.stats.Commits++
+	if l.opts.Archive != nil {
+		// Only what is committed is archived.
+		if err := l.opts.Archive.Flush(); err != nil {
+			return fmt.Errorf("load: committed, but %w", err)
+		}
+	}
+	for name, r := range rows {
+		l.stats.Rows[name] += r.NumRows()
+	}
+	pending := l.pending
+	l.replace, l.states, l.pending = nil, map[string]json.RawMessage{}, nil
+	l.lastCommit = l.opts.Now()
+	for _, s := range pending {
+		l.stats.States++
+		if l.opts.OnCommitted != nil {
+			if err := l.opts.OnCommitted(s); err != nil {
+				return fmt.Errorf("load: echo state of %s: %w", s.Stream, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Writer adapts the Loader to protocol.Writer for ctx, so the connector
+// can write into it.
+func (l *Loader) Writer(ctx context.Context) protocol.Writer { return loaderWriter{l, ctx} }
+
+type loaderWriter struct {
+	l   *Loader
+	ctx context.Context
+}
+
+func (w loaderWriter) Write(m protocol.Message) error { return w.l.Handle(w.ctx, m) }
+
+// tracker remembers the replace groups a run has seen: per stream and
+// SID, a bitset of days, so a fleet's many SIM-days stay small.
+type tracker struct {
+	whole map[string]bool
+	days  map[trackKey]*daySet
+}
+
+type trackKey struct{ stream, sid string }
+
+type daySet struct {
+	base  int32 // day of bit 0 of words[0]; a multiple of 64
+	words []uint64
+}
+
+func newTracker() *tracker {
+	return &tracker{whole: map[string]bool{}, days: map[trackKey]*daySet{}}
+}
+
+// firstSight reports whether k is new to the run, and remembers it.
+func (t *tracker) firstSight(k transforms.GroupKey) bool {
+	if _, ok := transforms.WholeTable(k.Stream); ok {
+		if t.whole[k.Stream] {
+			return false
+		}
+		t.whole[k.Stream] = true
+		return true
+	}
+	tk := trackKey{k.Stream, k.SID}
+	ds := t.days[tk]
+	if ds == nil {
+		ds = &daySet{base: floor64(int32(k.Day))}
+		t.days[tk] = ds
+	}
+	return ds.add(int32(k.Day))
+}
+
+func floor64(d int32) int32 {
+	if d < 0 {
+		return -((-d + 63) / 64 * 64)
+	}
+	return d / 64 * 64
+}
+
+func (s *daySet) add(d int32) bool {
+	if d < s.base {
+		nb := floor64(d)
+		shift := int((s.base - nb) / 64)
+		s.words = append(make([]uint64, shift), s.words...)
+		s.base = nb
+	}
+	i := int((d - s.base) / 64)
+	for i >= len(s.words) {
+		s.words = append(s.words, 0)
+	}
+	bit := uint64(1) << uint((d-s.base)%64)
+	if s.words[i]&bit != 0 {
+		return false
+	}
+	s.words[i] |= bit
+	return true
+}

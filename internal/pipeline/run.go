@@ -1,0 +1,256 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	fastjson "github.com/goccy/go-json"
+
+	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/internal/protocol"
+	"github.com/twilio-elt/twilio-elt/internal/state"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse/raw"
+	"github.com/twilio-elt/twilio-elt/transforms"
+)
+
+// Destination is what Load and Sync need of a warehouse.
+type Destination interface {
+	Setup(ctx context.Context, tables []warehouse.Table) error
+	Commit(ctx context.Context, b warehouse.Batch) error
+	States(ctx context.Context) (map[string]json.RawMessage, error)
+}
+
+// Load reads Airbyte messages from r, one per line, and loads them into
+// dest. opts.OnCommitted receives each STATE once it is committed.
+func Load(ctx context.Context, r io.Reader, dest Destination, opts Options) (Stats, error) {
+	if err := dest.Setup(ctx, transforms.Tables()); err != nil {
+		return Stats{}, err
+	}
+	l := NewLoader(dest, opts)
+	err := readAirbyte(ctx, r, func(m protocol.Message) error { return l.Handle(ctx, m) })
+	if err != nil {
+		l.Abort()
+		return l.Stats(), err
+	}
+	err = l.Finish(ctx)
+	return l.Stats(), err
+}
+
+// airbyteIn is an Airbyte message as the loader reads it.
+type airbyteIn struct {
+	Type   string `json:"type"`
+	Record *struct {
+		Stream    string          `json:"stream"`
+		Data      json.RawMessage `json:"data"`
+		EmittedAt int64           `json:"emitted_at"`
+	} `json:"record"`
+	State *struct {
+		Type   string `json:"type"`
+		Stream *struct {
+			Descriptor struct {
+				Name string `json:"name"`
+			} `json:"stream_descriptor"`
+			State json.RawMessage `json:"stream_state"`
+		} `json:"stream"`
+		SourceStats *struct {
+			RecordCount float64 `json:"recordCount"`
+		} `json:"sourceStats"`
+	} `json:"state"`
+	Trace *struct {
+		Type  string `json:"type"`
+		Error *struct {
+			Message     string                 `json:"message"`
+			FailureType string                 `json:"failure_type"`
+			StreamDescr *struct{ Name string } `json:"stream_descriptor"`
+		} `json:"error"`
+	} `json:"trace"`
+	Log *struct {
+		Level   string `json:"level"`
+		Message string `json:"message"`
+	} `json:"log"`
+}
+
+// readAirbyte decodes Airbyte messages from r and passes the ones the
+// loader cares about to fn.
+func readAirbyte(ctx context.Context, r io.Reader, fn func(protocol.Message) error) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	for n := 1; ; n++ {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A long line: gather it whole.
+			long := append([]byte(nil), line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if len(strings.TrimSpace(string(line))) > 0 {
+			m, derr := decodeAirbyte(line)
+			if derr != nil {
+				return fmt.Errorf("input line %d: %w", n, derr)
+			}
+			if m != nil {
+				if herr := fn(m); herr != nil {
+					return herr
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read input: %w", err)
+		}
+	}
+}
+
+func decodeAirbyte(line []byte) (protocol.Message, error) {
+	var in airbyteIn
+	if err := fastjson.Unmarshal(line, &in); err != nil {
+		return nil, fmt.Errorf("not an Airbyte message: %w", err)
+	}
+	switch in.Type {
+	case "RECORD":
+		if in.Record == nil || in.Record.Stream == "" || len(in.Record.Data) == 0 {
+			return nil, errors.New("RECORD without stream or data")
+		}
+		return protocol.Record{Stream: in.Record.Stream, Data: in.Record.Data, EmittedAt: time.UnixMilli(in.Record.EmittedAt).UTC()}, nil
+	case "STATE":
+		if in.State == nil || in.State.Stream == nil || (in.State.Type != "" && in.State.Type != "STREAM") {
+			return nil, errors.New("STATE is not of type STREAM; only per-stream state is supported")
+		}
+		s := protocol.State{Stream: in.State.Stream.Descriptor.Name, Data: in.State.Stream.State}
+		if in.State.SourceStats != nil {
+			s.RecordCount = int64(in.State.SourceStats.RecordCount)
+		}
+		if len(s.Data) == 0 {
+			s.Data = json.RawMessage("null")
+		}
+		return s, nil
+	case "TRACE":
+		if in.Trace != nil && in.Trace.Type == "ERROR" && in.Trace.Error != nil {
+			e := protocol.Error{Message: in.Trace.Error.Message, Failure: protocol.FailureType(in.Trace.Error.FailureType)}
+			if in.Trace.Error.StreamDescr != nil {
+				e.Stream = in.Trace.Error.StreamDescr.Name
+			}
+			return e, nil
+		}
+		return nil, nil
+	case "LOG":
+		if in.Log == nil {
+			return nil, nil
+		}
+		level := slog.LevelInfo
+		switch in.Log.Level {
+		case "ERROR", "FATAL":
+			level = slog.LevelError
+		case "WARN":
+			level = slog.LevelWarn
+		case "DEBUG", "TRACE":
+			level = slog.LevelDebug
+		}
+		return protocol.Log{Level: level, Message: in.Log.Message}, nil
+	}
+	return nil, nil
+}
+
+// Source reads Twilio: connector.Connector.
+type Source interface {
+	Read(ctx context.Context, streams []catalog.Configured, blobs state.Blobs, w protocol.Writer) error
+}
+
+// Sync reads every stream with src, resuming from the states stored in
+// dest, and loads what it reads into dest. The states go back into dest
+// with the data, so the next Sync is incremental by itself.
+func Sync(ctx context.Context, src Source, dest Destination, opts Options) (Stats, error) {
+	return SyncWith(ctx, src, dest, opts, nil)
+}
+
+// SyncWith is Sync with a hook that receives the Loader before the read
+// starts (for progress reports).
+func SyncWith(ctx context.Context, src Source, dest Destination, opts Options, started func(*Loader)) (Stats, error) {
+	if err := dest.Setup(ctx, transforms.Tables()); err != nil {
+		return Stats{}, err
+	}
+	stored, err := dest.States(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	l := NewLoader(dest, opts)
+	if started != nil {
+		started(l)
+	}
+	readErr := src.Read(ctx, catalog.All(), state.Blobs(stored), l.Writer(ctx))
+	if readErr != nil && ctx.Err() != nil {
+		l.Abort()
+		return l.Stats(), readErr
+	}
+	// What was read before a failure is safe to commit: cursors only
+	// moved past complete windows.
+	finishErr := l.Finish(ctx)
+	if readErr != nil && errors.Is(readErr, finishErr) {
+		// The read failed because the loader refused a record.
+		return l.Stats(), readErr
+	}
+	return l.Stats(), errors.Join(readErr, finishErr)
+}
+
+// LoadRaw rebuilds dest's tables from a raw archive: each archived run is
+// loaded as its own run, oldest first, so every run replaces the groups
+// it read, as it did when it ran.
+func LoadRaw(ctx context.Context, dir string, dest Destination, opts Options) (Stats, error) {
+	if err := dest.Setup(ctx, transforms.Tables()); err != nil {
+		return Stats{}, err
+	}
+	runs, err := raw.Runs(dir)
+	if err != nil {
+		return Stats{}, err
+	}
+	if len(runs) == 0 {
+		return Stats{}, fmt.Errorf("load from raw archive %s: no runs found", dir)
+	}
+	var order []string
+	for _, s := range catalog.Streams() {
+		order = append(order, s.Name)
+	}
+	total := Stats{Rows: map[string]int64{}}
+	opts.Archive = nil
+	for _, run := range runs {
+		streams, err := raw.Streams(dir, run, order)
+		if err != nil {
+			return total, err
+		}
+		l := NewLoader(dest, opts)
+		for _, stream := range streams {
+			err := raw.Read(ctx, dir, run, stream, func(r raw.Row) error {
+				return l.Handle(ctx, protocol.Record{Stream: r.Stream, Data: json.RawMessage(r.Data), EmittedAt: time.UnixMilli(r.EmittedAt)})
+			})
+			if err != nil {
+				l.Abort()
+				return total, fmt.Errorf("load run %s from raw archive: %w", run, err)
+			}
+		}
+		if err := l.Finish(ctx); err != nil {
+			return total, fmt.Errorf("load run %s from raw archive: %w", run, err)
+		}
+		s := l.Stats()
+		total.Records += s.Records
+		total.Commits += s.Commits
+		for k, v := range s.Rows {
+			total.Rows[k] += v
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,395 @@
+package bigquery
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/civil"
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/twilio-elt/twilio-elt/internal/warehouse"
+)
+
+// staged is one table's rows of a batch, encoded for its staging load.
+type staged struct {
+	table  warehouse.Table
+	schema bigquery.Schema
+	file   []byte
+	stage  string // staging table name
+}
+
+// Commit applies b in one BigQuery transaction: each table's rows are
+// loaded into a staging table first (outside the transaction: a failure
+// there leaves the target untouched), then one multi-statement query
+// deletes the replaced groups, inserts the staged rows de-duplicated on
+// the table's key (the last row of the batch wins), and replaces the state
+// rows of b.States.
+func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) error {
+	names := make([]string, 0, len(b.Rows))
+	for name, rec := range b.Rows {
+		if rec != nil && rec.NumRows() > 0 {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	if len(names) == 0 && len(b.Replace) == 0 && len(b.States) == 0 {
+		return nil
+	}
+
+	d.mu.Lock()
+	tables := make(map[string]warehouse.Table, len(d.tables))
+	for k, v := range d.tables {
+		tables[k] = v
+	}
+	d.mu.Unlock()
+
+	h := sha256.New()
+	fmt.Fprintf(h, "run %s\n", d.runID)
+	var stages []*staged
+	for _, name := range names {
+		t, ok := tables[name]
+		if !ok {
+			return fmt.Errorf("commit rows of table %s: table was not set up", name)
+		}
+		if err := checkRecordSchema(t.Schema, b.Rows[name].Schema()); err != nil {
+			return fmt.Errorf("commit rows of table %s: %w", name, err)
+		}
+		schema, err := tableSchema(t.Schema)
+		if err != nil {
+			return fmt.Errorf("commit rows of table %s: %w", name, err)
+		}
+		file, err := stagingFile(d.opts.Staging, b.Rows[name])
+		if err != nil {
+			return fmt.Errorf("encode %s staging rows of table %s: %w", d.opts.Staging, name, err)
+		}
+		fmt.Fprintf(h, "rows %s %d\n", name, len(file))
+		h.Write(file)
+		stages = append(stages, &staged{table: t, schema: schema, file: file})
+	}
+	for _, g := range b.Replace {
+		fmt.Fprintf(h, "replace %s %d", g.Table, len(g.Values))
+		for _, v := range g.Values {
+			fmt.Fprintf(h, " %T:%v", v, v)
+		}
+		h.Write([]byte{'\n'})
+	}
+	streams := sortedKeys(b.States)
+	for _, s := range streams {
+		fmt.Fprintf(h, "state %q %d\n", s, len(b.States[s]))
+		h.Write(b.States[s])
+	}
+	digest := hex.EncodeToString(h.Sum(nil))[:24]
+
+	d.mu.Lock()
+	attempt := d.retries[digest]
+	d.mu.Unlock()
+	id := digest + "_" + strconv.Itoa(attempt)
+
+	err := d.commit(ctx, id, stages, b, streams, tables)
+	var je *jobError
+	if errors.As(err, &je) {
+		// The job ran and failed: a retry of this batch must run again
+		// under new job IDs rather than attach to the failed job.
+		d.mu.Lock()
+		d.retries[digest]++
+		d.mu.Unlock()
+	}
+	return err
+}
+
+func (d *Destination) commit(ctx context.Context, id string, stages []*staged, b warehouse.Batch, streams []string, tables map[string]warehouse.Table) error {
+	for _, s := range stages {
+		s.stage = stagePrefix + s.table.Name + "_" + id
+		if err := d.loadStaging(ctx, id, s); err != nil {
+			return err
+		}
+	}
+	if d.beforeTransaction != nil {
+		if err := d.beforeTransaction(ctx); err != nil {
+			return fmt.Errorf("commit batch %s: %w", id, err)
+		}
+	}
+	script, params, err := d.script(b, stages, streams, tables)
+	if err != nil {
+		return fmt.Errorf("commit batch %s: %w", id, err)
+	}
+	jobID := "twilio_elt_commit_" + id
+	q := d.client.Query(script)
+	q.Parameters = params
+	q.JobID = jobID
+	q.Location = d.opts.Location
+	if err := d.runJob(ctx, "commit transaction", jobID, q.Run); err != nil {
+		return err
+	}
+	// The data is committed: a staging table left behind expires anyway.
+	for _, s := range stages {
+		if err := d.client.Dataset(d.dataset).Table(s.stage).Delete(ctx); err != nil && !isStatus(err, 404) {
+			slog.WarnContext(ctx, "drop bigquery staging table (it expires by itself)", "table", s.stage, "err", err)
+		}
+	}
+	return nil
+}
+
+// loadStaging creates s's staging table, expiring, and loads s.file into
+// it with a load job.
+func (d *Destination) loadStaging(ctx context.Context, id string, s *staged) error {
+	schema := stagingSchema(s.schema)
+	t := d.client.Dataset(d.dataset).Table(s.stage)
+	md := &bigquery.TableMetadata{Schema: schema, ExpirationTime: time.Now().Add(d.opts.StagingExpiration)}
+	if err := t.Create(ctx, md); err != nil && !isStatus(err, 409) {
+		return fmt.Errorf("create staging table %s: %w", s.stage, err)
+	}
+	jobID := "twilio_elt_load_" + id + "_" + s.table.Name
+	run := func(ctx context.Context) (*bigquery.Job, error) {
+		src := bigquery.NewReaderSource(bytes.NewReader(s.file))
+		switch d.opts.Staging {
+		case NDJSON:
+			src.SourceFormat = bigquery.JSON
+			src.Schema = schema
+		case Parquet:
+			src.SourceFormat = bigquery.Parquet
+		}
+		l := t.LoaderFrom(src)
+		l.JobID = jobID
+		l.Location = d.opts.Location
+		l.CreateDisposition = bigquery.CreateNever
+		l.WriteDisposition = bigquery.WriteTruncate
+		if d.opts.Staging == Parquet {
+			l.DecimalTargetTypes = []bigquery.DecimalTargetType{bigquery.NumericTargetType, bigquery.BigNumericTargetType}
+		}
+		return l.Run(ctx)
+	}
+	return d.runJob(ctx, "load staging table "+s.stage, jobID, run)
+}
+
+// script builds the transaction and its query parameters.
+func (d *Destination) script(b warehouse.Batch, stages []*staged, streams []string, tables map[string]warehouse.Table) (string, []bigquery.QueryParameter, error) {
+	p := &paramSet{index: map[paramKey]string{}}
+	var sb strings.Builder
+	sb.WriteString("BEGIN TRANSACTION;\n")
+
+	deletes, err := groupDeletes(b.Replace, tables)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, del := range deletes {
+		where, err := del.where(p)
+		if err != nil {
+			return "", nil, err
+		}
+		fmt.Fprintf(&sb, "DELETE FROM %s WHERE %s;\n", d.tableRef(del.table.Name), where)
+	}
+
+	for _, s := range stages {
+		cols := make([]string, len(s.schema))
+		for i, f := range s.schema {
+			cols[i] = quoteIdent(f.Name)
+		}
+		list := strings.Join(cols, ", ")
+		from := d.tableRef(s.stage)
+		if len(s.table.Key) == 0 {
+			fmt.Fprintf(&sb, "INSERT INTO %s (%s) SELECT DISTINCT %s FROM %s;\n", d.tableRef(s.table.Name), list, list, from)
+			continue
+		}
+		keys := make([]string, len(s.table.Key))
+		for i, k := range s.table.Key {
+			keys[i] = quoteIdent(k)
+		}
+		fmt.Fprintf(&sb, "INSERT INTO %s (%s) SELECT %s FROM (SELECT %s, ROW_NUMBER() OVER (PARTITION BY %s ORDER BY %s DESC) AS %s FROM %s) WHERE %s = 1;\n",
+			d.tableRef(s.table.Name), list, list, list, strings.Join(keys, ", "), quoteIdent(seqCol), quoteIdent(rnCol), from, quoteIdent(rnCol))
+	}
+
+	if len(streams) > 0 {
+		state := d.tableRef(warehouse.StateTable)
+		names := make([]string, len(streams))
+		values := make([]string, len(streams))
+		for i, s := range streams {
+			names[i] = p.add("s", paramKey{kind: "stream", value: s}, s)
+			v := p.add("v", paramKey{kind: "state", value: s}, string(b.States[s]))
+			values[i] = fmt.Sprintf("(%s, %s, CURRENT_TIMESTAMP())", names[i], v)
+		}
+		fmt.Fprintf(&sb, "DELETE FROM %s WHERE %s IN (%s);\n", state, quoteIdent(stateStreamCol), strings.Join(names, ", "))
+		fmt.Fprintf(&sb, "INSERT INTO %s (%s, %s, %s) VALUES %s;\n", state,
+			quoteIdent(stateStreamCol), quoteIdent(stateStateCol), quoteIdent(stateUpdatedCol), strings.Join(values, ", "))
+	}
+	sb.WriteString("COMMIT TRANSACTION;\n")
+	return sb.String(), p.params, nil
+}
+
+// tableDelete is the replaced groups of one table.
+type tableDelete struct {
+	table  warehouse.Table
+	all    bool
+	groups [][]any
+}
+
+// groupDeletes collects b.Replace per table (sorted, duplicates removed).
+func groupDeletes(replace []warehouse.Group, tables map[string]warehouse.Table) ([]*tableDelete, error) {
+	byTable := map[string]*tableDelete{}
+	seen := map[string]bool{}
+	for _, g := range replace {
+		t, ok := tables[g.Table]
+		if !ok {
+			return nil, fmt.Errorf("replace group of table %s: table was not set up", g.Table)
+		}
+		if len(g.Values) != 0 && len(g.Values) != len(t.Group) {
+			return nil, fmt.Errorf("replace group of table %s: %d values for group columns %v", g.Table, len(g.Values), t.Group)
+		}
+		del := byTable[g.Table]
+		if del == nil {
+			del = &tableDelete{table: t}
+			byTable[g.Table] = del
+		}
+		if len(g.Values) == 0 {
+			del.all = true
+			continue
+		}
+		key := fmt.Sprintf("%s %#v", g.Table, g.Values)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		del.groups = append(del.groups, g.Values)
+	}
+	out := make([]*tableDelete, 0, len(byTable))
+	for _, name := range sortedKeys(byTable) {
+		out = append(out, byTable[name])
+	}
+	return out, nil
+}
+
+// where is the condition matching the rows of del's groups. When the
+// table is partitioned by one of the group columns, the condition starts
+// with that column's values as parameters, so BigQuery prunes partitions.
+func (del *tableDelete) where(p *paramSet) (string, error) {
+	if del.all {
+		return "TRUE", nil
+	}
+	t := del.table
+	types := make([]arrow.DataType, len(t.Group))
+	for i, c := range t.Group {
+		f, ok := t.Schema.FieldsByName(c)
+		if !ok || len(f) == 0 {
+			return "", fmt.Errorf("table %s: group column %s is not in the schema", t.Name, c)
+		}
+		types[i] = f[0].Type
+	}
+	var prune []string
+	pruneCol := slices.Index(t.Group, t.PartitionBy)
+	pruned := map[string]bool{}
+	ors := make([]string, 0, len(del.groups))
+	for _, g := range del.groups {
+		ands := make([]string, len(g))
+		for i, v := range g {
+			col := quoteIdent(t.Group[i])
+			if v == nil {
+				ands[i] = col + " IS NULL"
+				continue
+			}
+			pv, err := paramValue(types[i], v)
+			if err != nil {
+				return "", fmt.Errorf("table %s group column %s: %w", t.Name, t.Group[i], err)
+			}
+			name := p.add("g", paramKey{kind: "group", col: t.Group[i], value: fmt.Sprint(pv)}, pv)
+			ands[i] = col + " = " + name
+			if i == pruneCol && !pruned[name] {
+				pruned[name] = true
+				prune = append(prune, name)
+			}
+		}
+		ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+	}
+	cond := "(" + strings.Join(ors, " OR ") + ")"
+	if len(prune) > 0 {
+		cond = quoteIdent(t.PartitionBy) + " IN (" + strings.Join(prune, ", ") + ") AND " + cond
+	}
+	return cond, nil
+}
+
+// paramValue converts a group value to the query parameter value of a
+// column of type t: civil.Date for DATE, time.Time for TIMESTAMP, the
+// string or integer as is.
+func paramValue(t arrow.DataType, v any) (any, error) {
+	switch t.(type) {
+	case *arrow.Date32Type:
+		switch v := v.(type) {
+		case time.Time:
+			return civil.DateOf(v.UTC()), nil
+		case civil.Date:
+			return v, nil
+		}
+	case *arrow.TimestampType:
+		if v, ok := v.(time.Time); ok {
+			return v.UTC(), nil
+		}
+	case *arrow.StringType, *arrow.LargeStringType:
+		if v, ok := v.(string); ok {
+			return v, nil
+		}
+	case *arrow.Int64Type, *arrow.Int32Type:
+		switch v := v.(type) {
+		case int64:
+			return v, nil
+		case int:
+			return int64(v), nil
+		}
+	case *arrow.BooleanType:
+		if v, ok := v.(bool); ok {
+			return v, nil
+		}
+	}
+	return nil, fmt.Errorf("value %v (%T) does not fit column type %s", v, v, t)
+}
+
+type paramKey struct{ kind, col, value string }
+
+// paramSet names query parameters, one per distinct value.
+type paramSet struct {
+	index  map[paramKey]string
+	params []bigquery.QueryParameter
+}
+
+func (p *paramSet) add(prefix string, k paramKey, v any) string {
+	if name, ok := p.index[k]; ok {
+		return "@" + name
+	}
+	name := prefix + strconv.Itoa(len(p.params))
+	p.index[k] = name
+	p.params = append(p.params, bigquery.QueryParameter{Name: name, Value: v})
+	return "@" + name
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// checkRecordSchema fails unless rec has the table's columns, in order,
+// with the same types: a batch that does not fit its table fails before
+// anything is loaded.
+func checkRecordSchema(table, rec *arrow.Schema) error {
+	if table.NumFields() != rec.NumFields() {
+		return fmt.Errorf("batch has %d columns, table has %d", rec.NumFields(), table.NumFields())
+	}
+	for i, want := range table.Fields() {
+		got := rec.Field(i)
+		if got.Name != want.Name || !arrow.TypeEqual(got.Type, want.Type) {
+			return fmt.Errorf("batch column %d is %s %s, table has %s %s", i, got.Name, got.Type, want.Name, want.Type)
+		}
+	}
+	return nil
+}

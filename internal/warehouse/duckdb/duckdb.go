@@ -1,0 +1,473 @@
+// Package duckdb is the embedded DuckDB warehouse: a warehouse.Destination
+// on one DuckDB file. A commit stages each table's Arrow batch (and the
+// batch's replace groups) as Parquet files in a private temporary folder,
+// then runs one transaction:
+//
+//	BEGIN TRANSACTION;
+//	DELETE FROM t USING read_parquet('groups') g WHERE t.k1 = g.k1 AND …;
+//	INSERT INTO t (…) SELECT … FROM read_parquet('rows');
+//	DELETE FROM _twilio_elt_state WHERE stream = ?; INSERT INTO _twilio_elt_state …;
+//	COMMIT;
+//
+// Parquet, rather than DuckDB's Arrow interface, because the latter needs
+// a build tag on every build of the binary; the Parquet files are the
+// same pqarrow output BigQuery loads, so DuckDB reads what BigQuery reads.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/twilio-elt/twilio-elt/internal/warehouse"
+	"github.com/twilio-elt/twilio-elt/transforms"
+)
+
+// Destination is a DuckDB file as a warehouse. It is safe for
+// concurrent use, though commits are serialized by DuckDB.
+type Destination struct {
+	path   string
+	db     *sql.DB
+	conn   *duckdb.Connector
+	stage  string // temporary folder for staged Parquet files
+	tables map[string]warehouse.Table
+	now    func() time.Time
+}
+
+// Open opens (or creates) the DuckDB file at path; ":memory:" or "" is
+// an in-memory database.
+func Open(ctx context.Context, path string) (*Destination, error) {
+	dsn := path
+	if path == ":memory:" {
+		dsn = ""
+	}
+	if dsn != "" {
+		if dir := filepath.Dir(dsn); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("open duckdb %s: %w", path, err)
+			}
+		}
+	}
+	c, err := duckdb.NewConnector(dsn, func(execer driver.ExecerContext) error {
+		_, err := execer.ExecContext(ctx, "SET TimeZone = 'UTC'", nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open duckdb %s: %w", path, err)
+	}
+	db := sql.OpenDB(c)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		c.Close()
+		return nil, fmt.Errorf("open duckdb %s: %w", path, err)
+	}
+	stage, err := os.MkdirTemp("", "twilio-elt-duckdb-")
+	if err != nil {
+		db.Close()
+		c.Close()
+		return nil, fmt.Errorf("open duckdb %s: staging folder: %w", path, err)
+	}
+	return &Destination{path: path, db: db, conn: c, stage: stage, tables: map[string]warehouse.Table{}, now: time.Now}, nil
+}
+
+// DB returns the database, for queries.
+func (d *Destination) DB() *sql.DB { return d.db }
+
+// Path returns the database file's path.
+func (d *Destination) Path() string { return d.path }
+
+// Close closes the database and removes the staging folder.
+func (d *Destination) Close() error {
+	err := errors.Join(d.db.Close(), d.conn.Close())
+	os.RemoveAll(d.stage)
+	if err != nil {
+		return fmt.Errorf("close duckdb %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// ColumnType returns the DuckDB type of an Arrow type the tables use.
+func ColumnType(t arrow.DataType) (string, error) {
+	switch t := t.(type) {
+	case *arrow.StringType:
+		return "VARCHAR", nil
+	case *arrow.Date32Type:
+		return "DATE", nil
+	case *arrow.TimestampType:
+		if t.TimeZone != "" {
+			return "TIMESTAMPTZ", nil
+		}
+		return "TIMESTAMP", nil
+	case *arrow.Decimal128Type:
+		return fmt.Sprintf("DECIMAL(%d,%d)", t.Precision, t.Scale), nil
+	case *arrow.Int64Type:
+		return "BIGINT", nil
+	case *arrow.BooleanType:
+		return "BOOLEAN", nil
+	case *arrow.Float64Type:
+		return "DOUBLE", nil
+	}
+	return "", fmt.Errorf("no DuckDB type for Arrow type %s", t)
+}
+
+func ident(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// DDL returns the CREATE TABLE statement of t.
+func DDL(t warehouse.Table) (string, error) {
+	var cols []string
+	for _, f := range t.Schema.Fields() {
+		typ, err := ColumnType(f.Type)
+		if err != nil {
+			return "", fmt.Errorf("table %s column %s: %w", t.Name, f.Name, err)
+		}
+		c := ident(f.Name) + " " + typ
+		if !f.Nullable {
+			c += " NOT NULL"
+		}
+		cols = append(cols, c)
+	}
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n  %s\n)", ident(t.Name), strings.Join(cols, ",\n  ")), nil
+}
+
+// Setup creates the tables and the state table when missing, and checks
+// that existing tables have the expected columns.
+func (d *Destination) Setup(ctx context.Context, tables []warehouse.Table) error {
+	stmts := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (stream VARCHAR NOT NULL, state VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL)", ident(warehouse.StateTable))}
+	for _, t := range tables {
+		ddl, err := DDL(t)
+		if err != nil {
+			return fmt.Errorf("set up duckdb: %w", err)
+		}
+		stmts = append(stmts, ddl)
+	}
+	for _, s := range stmts {
+		if _, err := d.db.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("set up duckdb %s: %s: %w", d.path, firstLine(s), err)
+		}
+	}
+	for _, t := range tables {
+		if err := d.checkColumns(ctx, t); err != nil {
+			return err
+		}
+		d.tables[t.Name] = t
+	}
+	return nil
+}
+
+func (d *Destination) checkColumns(ctx context.Context, t warehouse.Table) error {
+	rows, err := d.db.QueryContext(ctx,
+		"SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position", t.Name)
+	if err != nil {
+		return fmt.Errorf("set up duckdb: columns of %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+	var have []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return fmt.Errorf("set up duckdb: columns of %s: %w", t.Name, err)
+		}
+		have = append(have, c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("set up duckdb: columns of %s: %w", t.Name, err)
+	}
+	var want []string
+	for _, f := range t.Schema.Fields() {
+		want = append(want, f.Name)
+	}
+	if !slices.Equal(have, want) {
+		return fmt.Errorf("set up duckdb %s: table %s exists with columns %v, but this version writes %v; drop or rename the table and load again",
+			d.path, t.Name, have, want)
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// Commit applies b in one transaction.
+func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) (err error) {
+	dir, err := os.MkdirTemp(d.stage, "batch-")
+	if err != nil {
+		return fmt.Errorf("commit to duckdb: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	var stmts []string
+	// Deletes first: whole tables, then group files.
+	groups := map[string][][]any{}
+	var whole []string
+	for _, g := range b.Replace {
+		t, ok := d.tables[g.Table]
+		if !ok {
+			return fmt.Errorf("commit to duckdb: replace group of unknown table %s (not set up)", g.Table)
+		}
+		if len(g.Values) == 0 {
+			if !slices.Contains(whole, g.Table) {
+				whole = append(whole, g.Table)
+			}
+			continue
+		}
+		if len(g.Values) != len(t.Group) {
+			return fmt.Errorf("commit to duckdb: group of %s has %d values for group columns %v", g.Table, len(g.Values), t.Group)
+		}
+		groups[g.Table] = append(groups[g.Table], g.Values)
+	}
+	slices.Sort(whole)
+	for _, name := range whole {
+		stmts = append(stmts, "DELETE FROM "+ident(name))
+	}
+	for _, name := range sortedKeys(groups) {
+		if slices.Contains(whole, name) {
+			continue
+		}
+		t := d.tables[name]
+		file := filepath.Join(dir, "groups-"+name+".parquet")
+		if err := writeGroups(file, t, groups[name]); err != nil {
+			return fmt.Errorf("commit to duckdb: stage groups of %s: %w", name, err)
+		}
+		var conds []string
+		for _, c := range t.Group {
+			conds = append(conds, fmt.Sprintf("t.%s = g.%s", ident(c), ident(c)))
+		}
+		// The groups' bounds let DuckDB's zone maps skip row groups
+		// instead of joining the whole table.
+		conds = append(conds, bounds(groups[name], t.Group)...)
+		stmts = append(stmts, fmt.Sprintf("DELETE FROM %s AS t USING read_parquet(%s) AS g WHERE %s",
+			ident(name), literal(file), strings.Join(conds, " AND ")))
+	}
+	for _, name := range sortedKeys(b.Rows) {
+		rec := b.Rows[name]
+		if rec == nil || rec.NumRows() == 0 {
+			continue
+		}
+		if _, ok := d.tables[name]; !ok {
+			return fmt.Errorf("commit to duckdb: rows for unknown table %s (not set up)", name)
+		}
+		file := filepath.Join(dir, "rows-"+name+".parquet")
+		if err := writeParquetFile(file, rec.Schema(), rec); err != nil {
+			return fmt.Errorf("commit to duckdb: stage rows of %s: %w", name, err)
+		}
+		var cols []string
+		for _, f := range d.tables[name].Schema.Fields() {
+			cols = append(cols, ident(f.Name))
+		}
+		list := strings.Join(cols, ", ")
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM read_parquet(%s)", ident(name), list, list, literal(file)))
+	}
+
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("commit to duckdb: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("commit to duckdb: %s: %w", strings.SplitN(s, " USING", 2)[0], err)
+		}
+	}
+	now := d.now().UTC()
+	for _, stream := range sortedKeys(b.States) {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+ident(warehouse.StateTable)+" WHERE stream = ?", stream); err != nil {
+			return fmt.Errorf("commit to duckdb: state of %s: %w", stream, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+ident(warehouse.StateTable)+" (stream, state, updated_at) VALUES (?, ?, ?)",
+			stream, string(b.States[stream]), now); err != nil {
+			return fmt.Errorf("commit to duckdb: state of %s: %w", stream, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit to duckdb: %w", err)
+	}
+	return nil
+}
+
+// bounds returns "t.c BETWEEN min AND max" for each group column.
+func bounds(groups [][]any, cols []string) []string {
+	var out []string
+	for i, c := range cols {
+		switch groups[0][i].(type) {
+		case string:
+			lo, hi := groups[0][i].(string), groups[0][i].(string)
+			for _, g := range groups {
+				v, _ := g[i].(string)
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			out = append(out, fmt.Sprintf("t.%s BETWEEN %s AND %s", ident(c), literal(lo), literal(hi)))
+		case time.Time:
+			lo, hi := groups[0][i].(time.Time), groups[0][i].(time.Time)
+			for _, g := range groups {
+				v, _ := g[i].(time.Time)
+				if v.Before(lo) {
+					lo = v
+				}
+				if v.After(hi) {
+					hi = v
+				}
+			}
+			out = append(out, fmt.Sprintf("t.%s BETWEEN DATE %s AND DATE %s", ident(c),
+				literal(lo.UTC().Format(time.DateOnly)), literal(hi.UTC().Format(time.DateOnly))))
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+var uncompressed = compress.Codecs.Uncompressed
+
+func writeParquetFile(path string, schema *arrow.Schema, recs ...arrow.RecordBatch) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	// Staged files live for one commit: no compression.
+	err = transforms.WriteParquet(f, schema, recs, transforms.ParquetOptions{Compression: &uncompressed})
+	return errors.Join(err, f.Close())
+}
+
+// writeGroups stages the values of groups, typed like t's group columns.
+func writeGroups(path string, t warehouse.Table, groups [][]any) error {
+	var fields []arrow.Field
+	for _, c := range t.Group {
+		i := t.Schema.FieldIndices(c)
+		if len(i) != 1 {
+			return fmt.Errorf("group column %s is not a column of %s", c, t.Name)
+		}
+		f := t.Schema.Field(i[0])
+		f.Nullable = false
+		fields = append(fields, f)
+	}
+	schema := arrow.NewSchema(fields, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for _, g := range groups {
+		for i, v := range g {
+			switch fb := b.Field(i).(type) {
+			case *array.StringBuilder:
+				s, ok := v.(string)
+				if !ok {
+					return fmt.Errorf("group value %v of %s.%s is %T, want string", v, t.Name, t.Group[i], v)
+				}
+				fb.Append(s)
+			case *array.Date32Builder:
+				tm, ok := v.(time.Time)
+				if !ok {
+					return fmt.Errorf("group value %v of %s.%s is %T, want time.Time", v, t.Name, t.Group[i], v)
+				}
+				fb.Append(arrow.Date32FromTime(tm))
+			default:
+				return fmt.Errorf("group column %s.%s has type %s; only STRING and DATE group columns are supported", t.Name, t.Group[i], fields[i].Type)
+			}
+		}
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	return writeParquetFile(path, schema, rec)
+}
+
+// States returns the stored stream states.
+func (d *Destination) States(ctx context.Context) (map[string]json.RawMessage, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT stream, state FROM "+ident(warehouse.StateTable))
+	if err != nil {
+		return nil, fmt.Errorf("read states from duckdb %s: %w", d.path, err)
+	}
+	defer rows.Close()
+	out := map[string]json.RawMessage{}
+	for rows.Next() {
+		var stream, st string
+		if err := rows.Scan(&stream, &st); err != nil {
+			return nil, fmt.Errorf("read states from duckdb %s: %w", d.path, err)
+		}
+		out[stream] = json.RawMessage(st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read states from duckdb %s: %w", d.path, err)
+	}
+	return out, nil
+}
+
+// ReadStrings returns the values of cols in every row of table as text
+// (NULL as "NULL"), sorted; the conformance suite reads tables back
+// through it.
+func (d *Destination) ReadStrings(ctx context.Context, table string, cols []string) ([][]string, error) {
+	var sel []string
+	for _, c := range cols {
+		sel = append(sel, fmt.Sprintf("COALESCE(CAST(%s AS VARCHAR), 'NULL')", ident(c)))
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s ORDER BY ALL", strings.Join(sel, ", "), ident(table))
+	rows, err := d.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("read %s from duckdb: %w", table, err)
+	}
+	defer rows.Close()
+	var out [][]string
+	for rows.Next() {
+		row := make([]string, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range row {
+			ptrs[i] = &row[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("read %s from duckdb: %w", table, err)
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}
+
+// Checksums returns, per table, its row count and an order-independent
+// hash of its rows without _loaded_at and the columns in exclude (such
+// as as_of, the time Twilio answered): equal checksums mean equal tables.
+func (d *Destination) Checksums(ctx context.Context, tables []warehouse.Table, exclude ...string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, t := range tables {
+		var n int64
+		var sum string
+		skip := []string{ident(transforms.LoadedAtColumn)}
+		for _, c := range exclude {
+			if len(t.Schema.FieldIndices(c)) > 0 {
+				skip = append(skip, ident(c))
+			}
+		}
+		q := fmt.Sprintf(`SELECT COUNT(*), CAST(COALESCE(SUM(hash(s)::HUGEINT), 0) AS VARCHAR) FROM (SELECT * EXCLUDE (%s) FROM %s) s`,
+			strings.Join(skip, ", "), ident(t.Name))
+		if err := d.db.QueryRowContext(ctx, q).Scan(&n, &sum); err != nil {
+			return nil, fmt.Errorf("checksum of %s: %w", t.Name, err)
+		}
+		out[t.Name] = fmt.Sprintf("%d rows, hash %s", n, sum)
+	}
+	return out, nil
+}

@@ -1,0 +1,131 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+
+	"github.com/twilio-elt/twilio-elt/transforms"
+)
+
+// Spend is an amount of money in one currency.
+type Spend struct {
+	Name     string
+	Amount   decimal128.Num // scale 9
+	Currency string
+}
+
+// Summary is what `demo` prints: spend and SIM data over a period.
+type Summary struct {
+	From, To time.Time // inclusive UTC days
+	// ByAccount is each account's totalprice over the period, largest first.
+	ByAccount []Spend
+	// ByService sums leaf categories by service group, largest first,
+	// plus the part of totalprice in no leaf category: nothing is counted
+	// twice, and the groups add up to the total.
+	ByService []Spend
+	Total     []Spend // per currency
+	// SIM data.
+	SIMs          int64
+	DataBytes     int64
+	DataBilled    decimal128.Num
+	RoamingBytes  int64
+	DataCurrency  string
+	RoamCountries int64
+}
+
+// Unattributed names the part of totalprice that no leaf category holds.
+const Unattributed = "Other (in totalprice, no leaf category)"
+
+// Summarize reads a Summary of the days from..to from the tables.
+func (d *Destination) Summarize(ctx context.Context, from, to time.Time) (Summary, error) {
+	s := Summary{From: from, To: to}
+	rows, err := d.db.QueryContext(ctx, `
+		SELECT u.account_sid, COALESCE(a.display_name, a.friendly_name, u.account_sid), u.category,
+		       COALESCE(u.currency, ''), CAST(SUM(u.price) AS VARCHAR)
+		FROM twilio_usage_daily u LEFT JOIN twilio_accounts a ON a.account_sid = u.account_sid
+		WHERE u.usage_date BETWEEN ? AND ? AND u.price IS NOT NULL
+		GROUP BY ALL`, from, to)
+	if err != nil {
+		return s, fmt.Errorf("summarize usage: %w", err)
+	}
+	defer rows.Close()
+	type key struct{ name, currency string }
+	accounts, services, totals, leaves := map[key]decimal128.Num{}, map[key]decimal128.Num{}, map[key]decimal128.Num{}, map[string]decimal128.Num{}
+	for rows.Next() {
+		var sid, name, category, currency, sum string
+		if err := rows.Scan(&sid, &name, &category, &currency, &sum); err != nil {
+			return s, fmt.Errorf("summarize usage: %w", err)
+		}
+		amount, err := transforms.ParseDecimal(sum)
+		if err != nil {
+			return s, fmt.Errorf("summarize usage: sum %q: %w", sum, err)
+		}
+		if category == transforms.TotalCategory {
+			k := key{name, currency}
+			accounts[k] = accounts[k].Add(amount)
+			totals[key{"", currency}] = totals[key{"", currency}].Add(amount)
+			continue
+		}
+		if c, ok := transforms.LookupCategory(category); ok && c.Leaf() {
+			k := key{c.ServiceGroup, currency}
+			services[k] = services[k].Add(amount)
+			leaves[currency] = leaves[currency].Add(amount)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s, fmt.Errorf("summarize usage: %w", err)
+	}
+	for k, total := range totals {
+		if rest := total.Sub(leaves[k.currency]); rest != (decimal128.Num{}) {
+			services[key{Unattributed, k.currency}] = rest
+		}
+	}
+	list := func(m map[key]decimal128.Num) []Spend {
+		var out []Spend
+		for k, v := range m {
+			out = append(out, Spend{Name: k.name, Amount: v, Currency: k.currency})
+		}
+		slices.SortFunc(out, func(a, b Spend) int {
+			if c := b.Amount.Cmp(a.Amount); c != 0 {
+				return c
+			}
+			return cmpString(a.Name, b.Name)
+		})
+		return out
+	}
+	s.ByAccount, s.ByService, s.Total = list(accounts), list(services), list(totals)
+
+	var billed string
+	err = d.db.QueryRowContext(ctx, `
+		SELECT COUNT(DISTINCT sim_sid) FILTER (WHERE data_total > 0), COALESCE(SUM(data_total), 0),
+		       CAST(COALESCE(SUM(data_billed), 0) AS VARCHAR), COALESCE(SUM(data_international_roaming_total), 0),
+		       COALESCE(MAX(currency), '')
+		FROM twilio_sim_usage_daily WHERE usage_date BETWEEN ? AND ?`, from, to).
+		Scan(&s.SIMs, &s.DataBytes, &billed, &s.RoamingBytes, &s.DataCurrency)
+	if err != nil {
+		return s, fmt.Errorf("summarize SIM usage: %w", err)
+	}
+	if s.DataBilled, err = transforms.ParseDecimal(billed); err != nil {
+		return s, fmt.Errorf("summarize SIM usage: %w", err)
+	}
+	err = d.db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT country) FROM twilio_sim_usage_roaming WHERE usage_date BETWEEN ? AND ?`, from, to).
+		Scan(&s.RoamCountries)
+	if err != nil {
+		return s, fmt.Errorf("summarize SIM roaming: %w", err)
+	}
+	return s, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,194 @@
+// Package raw is the landing archive: every record a load receives, as
+// received, in one Parquet file per stream per run, so the tables can be
+// rebuilt without asking Twilio again.
+//
+// A run's files are <dir>/<run>/<stream>.parquet, run being a sortable
+// UTC timestamp. A file is written as <stream>.parquet.partial and renamed
+// when the run closes it; a process killed outright leaves a .partial file
+// that Runs and Read ignore (its committed records are re-read by the next
+// run only for the lookback, so rebuild from a fresh sync after a kill).
+package raw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// Row is one record as received.
+type Row struct {
+	Stream    string `parquet:"stream,dict"`
+	EmittedAt int64  `parquet:"emitted_at,timestamp(millisecond:utc)"`
+	Data      string `parquet:"data,json,zstd"`
+}
+
+// RunID returns the run name of a run started at t.
+func RunID(t time.Time) string { return t.UTC().Format("20060102T150405.000000Z") }
+
+// Writer archives one run: Append buffers a batch's records, Flush
+// writes them once the batch is committed. It is not safe for concurrent
+// use.
+type Writer struct {
+	dir     string
+	streams map[string]*streamFile
+}
+
+type streamFile struct {
+	path string
+	f    *os.File
+	w    *parquet.GenericWriter[Row]
+	buf  []Row
+}
+
+// NewWriter returns a Writer of run under dir. Files are created on the
+// first record of each stream.
+func NewWriter(dir, run string) *Writer {
+	return &Writer{dir: filepath.Join(dir, run), streams: map[string]*streamFile{}}
+}
+
+// Append archives one record.
+func (w *Writer) Append(stream string, emittedAt time.Time, data []byte) error {
+	sf, ok := w.streams[stream]
+	if !ok {
+		if err := os.MkdirAll(w.dir, 0o755); err != nil {
+			return fmt.Errorf("raw archive: %w", err)
+		}
+		path := filepath.Join(w.dir, stream+".parquet")
+		f, err := os.Create(path + ".partial")
+		if err != nil {
+			return fmt.Errorf("raw archive: %w", err)
+		}
+		sf = &streamFile{path: path, f: f, w: parquet.NewGenericWriter[Row](f)}
+		w.streams[stream] = sf
+	}
+	sf.buf = append(sf.buf, Row{Stream: stream, EmittedAt: emittedAt.UnixMilli(), Data: string(data)})
+	return nil
+}
+
+func (sf *streamFile) write() error {
+	if len(sf.buf) == 0 {
+		return nil
+	}
+	if _, err := sf.w.Write(sf.buf); err != nil {
+		return fmt.Errorf("raw archive %s: %w", sf.path, err)
+	}
+	clear(sf.buf)
+	sf.buf = sf.buf[:0]
+	return nil
+}
+
+// Flush writes the records appended since the last Flush as row groups.
+// The loader calls it after each commit, so the archive holds committed
+// records only, and memory stays bounded by a batch.
+func (w *Writer) Flush() error {
+	for _, sf := range w.streams {
+		if err := sf.write(); err != nil {
+			return err
+		}
+		if err := sf.w.Flush(); err != nil {
+			return fmt.Errorf("raw archive %s: %w", sf.path, err)
+		}
+	}
+	return nil
+}
+
+// Close finishes every file and gives it its final name. Records
+// appended since the last Flush are dropped: they were not committed.
+func (w *Writer) Close() error {
+	var errs []error
+	for _, sf := range w.streams {
+		sf.buf = nil
+		err := sf.w.Close()
+		errs = append(errs, err, sf.f.Close())
+		if err == nil {
+			errs = append(errs, os.Rename(sf.f.Name(), sf.path))
+		}
+	}
+	w.streams = map[string]*streamFile{}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("raw archive: close: %w", err)
+	}
+	return nil
+}
+
+// Runs returns the runs archived under dir, oldest first.
+func Runs(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("raw archive %s: %w", dir, err)
+	}
+	var runs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			runs = append(runs, e.Name())
+		}
+	}
+	slices.Sort(runs)
+	return runs, nil
+}
+
+// Streams returns the streams archived in run, in the given order first
+// (streams not in order follow, sorted).
+func Streams(dir, run string, order []string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(dir, run))
+	if err != nil {
+		return nil, fmt.Errorf("raw archive %s: %w", dir, err)
+	}
+	var have []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".parquet"); ok && !e.IsDir() {
+			have = append(have, name)
+		}
+	}
+	slices.Sort(have)
+	var out []string
+	for _, s := range order {
+		if slices.Contains(have, s) {
+			out = append(out, s)
+		}
+	}
+	for _, s := range have {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Read calls fn with every archived record of stream in run, in order.
+func Read(ctx context.Context, dir, run, stream string, fn func(Row) error) error {
+	path := filepath.Join(dir, run, stream+".parquet")
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("raw archive: %w", err)
+	}
+	defer f.Close()
+	r := parquet.NewGenericReader[Row](f)
+	defer r.Close()
+	buf := make([]Row, 1024)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := r.Read(buf)
+		for _, row := range buf[:n] {
+			if err := fn(row); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("raw archive %s: %w", path, err)
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package raw
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestArchiveHoldsFlushedRecordsOnly(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC)
+	w := NewWriter(dir, "20260102T030405.000000Z")
+	for _, r := range []struct{ stream, data string }{
+		{"usage_records", `{"price":-0.00750}`},
+		{"accounts", `{"sid":"AC1"}`},
+	} {
+		if err := w.Append(r.stream, at, []byte(r.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	w.Append("usage_records", at, []byte(`{"not":"committed"}`))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	runs, err := Runs(dir)
+	if err != nil || !cmp.Equal(runs, []string{"20260102T030405.000000Z"}) {
+		t.Fatalf("Runs = %v, %v", runs, err)
+	}
+	streams, err := Streams(dir, runs[0], []string{"accounts", "usage_records"})
+	if err != nil || !cmp.Equal(streams, []string{"accounts", "usage_records"}) {
+		t.Fatalf("Streams = %v, %v", streams, err)
+	}
+	var got []Row
+	for _, s := range streams {
+		if err := Read(context.Background(), dir, runs[0], s, func(r Row) error { got = append(got, r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []Row{
+		{Stream: "accounts", EmittedAt: at.UnixMilli(), Data: `{"sid":"AC1"}`},
+		{Stream: "usage_records", EmittedAt: at.UnixMilli(), Data: `{"price":-0.00750}`},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("archived rows (-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(filepath.Join(dir, runs[0], "usage_records.parquet.partial")); !os.IsNotExist(err) {
+		t.Errorf("a closed archive left a .partial file: %v", err)
+	}
+}
