@@ -1,6 +1,7 @@
 package twilio
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -207,6 +208,7 @@ func (s *scanner) rawString() ([]byte, bool, error) {
 	start := s.pos
 	needsDecoding := false
 	for s.pos < len(s.data) {
+		s.pos = skipPlain(s.data, s.pos)
 		for s.pos < len(s.data) && plainStringByte[s.data[s.pos]] {
 			s.pos++
 		}
@@ -254,6 +256,23 @@ var plainStringByte = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// skipPlain returns the position of the first byte at or after pos that
+// may not be plain (see plainStringByte), eight bytes at a time: most of a
+// usage page is long URI strings.
+func skipPlain(data []byte, pos int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for pos+8 <= len(data) {
+		w := binary.LittleEndian.Uint64(data[pos:])
+		quote, backslash := w^(ones*'"'), w^(ones*'\\')
+		special := (quote-ones)&^quote | (backslash-ones)&^backslash | (w - ones*0x20) | w
+		if special&highs != 0 {
+			return pos
+		}
+		pos += 8
+	}
+	return pos
+}
 
 func isHex(b []byte) bool {
 	for _, c := range b {

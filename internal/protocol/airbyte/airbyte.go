@@ -34,7 +34,7 @@ type Writer struct {
 // NewWriter returns a Writer on w. secrets are byte strings replaced by
 // "**********" wherever they would appear.
 func NewWriter(w io.Writer, secrets ...string) *Writer {
-	aw := &Writer{out: bufio.NewWriterSize(w, 64<<10), now: time.Now}
+	aw := &Writer{out: bufio.NewWriterSize(w, 1<<20), now: time.Now}
 	for _, s := range secrets {
 		if s != "" {
 			aw.secrets = append(aw.secrets, []byte(s))
