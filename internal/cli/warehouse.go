@@ -29,6 +29,7 @@ type destFlags struct {
 	kind                                 *string
 	path                                 *string
 	project, dataset, location, endpoint *string
+	staging                              *string
 	keepZero                             *bool
 	raw                                  *bool
 }
@@ -41,6 +42,7 @@ func addDestFlags(fs *flag.FlagSet, defaultPath string) destFlags {
 		dataset:  fs.String("dataset", "", "BigQuery dataset"),
 		location: fs.String("location", "US", "BigQuery location"),
 		endpoint: fs.String("endpoint", "", "BigQuery API endpoint `URL` (an emulator)"),
+		staging:  fs.String("staging", "parquet", "BigQuery staging file format: parquet, or ndjson (the goccy emulator loads no Parquet)"),
 		keepZero: fs.Bool("keep-zero-rows", false, "keep usage rows whose count, usage and price are all zero"),
 		raw:      fs.Bool("raw", true, "DuckDB: archive every record received under raw/ next to the database"),
 	}
@@ -73,7 +75,8 @@ func (f destFlags) open(ctx context.Context) (*openedDest, error) {
 		if *f.project == "" || *f.dataset == "" {
 			return nil, errors.New("--project and --dataset are required for --destination bigquery")
 		}
-		return openBigQuery(ctx, *f.project, *f.dataset, *f.location, *f.endpoint)
+		return openBigQuery(ctx, bigquery.Options{Project: *f.project, Dataset: *f.dataset, Location: *f.location,
+			Endpoint: *f.endpoint, Staging: bigquery.StagingFormat(*f.staging)})
 	default:
 		return nil, fmt.Errorf("unknown --destination %q: use duckdb or bigquery", *f.kind)
 	}
@@ -88,12 +91,12 @@ func RawDir(path string) string {
 
 // openBigQuery opens the BigQuery destination (an emulator at endpoint,
 // when set). It keeps no raw archive.
-func openBigQuery(ctx context.Context, project, dataset, location, endpoint string) (*openedDest, error) {
-	d, err := bigquery.New(ctx, bigquery.Options{Project: project, Dataset: dataset, Location: location, Endpoint: endpoint})
+func openBigQuery(ctx context.Context, opts bigquery.Options) (*openedDest, error) {
+	d, err := bigquery.New(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &openedDest{dest: d, close: d.Close, display: "bigquery:" + project + "." + dataset}, nil
+	return &openedDest{dest: d, close: d.Close, display: "bigquery:" + opts.Project + "." + opts.Dataset}, nil
 }
 
 func newStderrLogger(w io.Writer, debug bool) *slog.Logger {

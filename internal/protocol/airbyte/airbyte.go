@@ -24,22 +24,17 @@ import (
 // concurrent use. Every line passes through a redactor: a secret given to
 // NewWriter never reaches the output, whatever message carries it.
 type Writer struct {
-	mu      sync.Mutex
-	out     *bufio.Writer
-	now     func() time.Time
-	secrets [][]byte
-	err     error
+	mu       sync.Mutex
+	out      *bufio.Writer
+	now      func() time.Time
+	redactor protocol.Redactor
+	err      error
 }
 
 // NewWriter returns a Writer on w. secrets are byte strings replaced by
 // "**********" wherever they would appear.
 func NewWriter(w io.Writer, secrets ...string) *Writer {
-	aw := &Writer{out: bufio.NewWriterSize(w, 1<<20), now: time.Now}
-	for _, s := range secrets {
-		if s != "" {
-			aw.secrets = append(aw.secrets, []byte(s))
-		}
-	}
+	aw := &Writer{out: bufio.NewWriterSize(w, 1<<20), now: time.Now, redactor: protocol.NewRedactor(secrets...)}
 	return aw
 }
 
@@ -60,11 +55,7 @@ func (w *Writer) Write(m protocol.Message) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range w.secrets {
-		if bytes.Contains(line, s) {
-			line = bytes.ReplaceAll(line, s, []byte("**********"))
-		}
-	}
+	line = w.redactor.Redact(line)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
@@ -126,7 +117,7 @@ func (w *Writer) encode(m protocol.Message) ([]byte, error) {
 		}
 		msg = trace(now, "ERROR", "error", e)
 	case protocol.Log:
-		msg = map[string]any{"type": "LOG", "log": map[string]any{"level": level(m.Level), "message": m.Message}}
+		msg = map[string]any{"type": "LOG", "log": map[string]any{"level": protocol.LevelName(m.Level), "message": m.Message}}
 	case protocol.ConnectionStatus:
 		status := map[string]any{"status": "FAILED", "message": m.Message}
 		if m.Succeeded {
@@ -182,19 +173,6 @@ func trace(now int64, kind, key string, body any) map[string]any {
 	return map[string]any{"type": "TRACE", "trace": map[string]any{
 		"type": kind, "emitted_at": now, key: body,
 	}}
-}
-
-func level(l slog.Level) string {
-	switch {
-	case l >= slog.LevelError:
-		return "ERROR"
-	case l >= slog.LevelWarn:
-		return "WARN"
-	case l >= slog.LevelInfo:
-		return "INFO"
-	default:
-		return "DEBUG"
-	}
 }
 
 // LogHandler is a slog.Handler that writes each log record as an Airbyte

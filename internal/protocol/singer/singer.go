@@ -25,22 +25,19 @@ import (
 	"github.com/twilio-elt/twilio-elt/internal/state"
 )
 
-// redacted replaces every secret in the output.
-const redacted = "**********"
-
 // Writer writes Singer messages to stdout and everything else to
 // stderr. It is safe for concurrent use. Every line on either stream
 // passes through a redactor: a secret given to NewWriter never reaches
 // the output.
 type Writer struct {
-	mu      sync.Mutex
-	out     *bufio.Writer
-	errOut  io.Writer
-	now     func() time.Time
-	secrets [][]byte
-	streams map[string]*stream
-	marks   state.Bookmarks // the whole Singer state so far
-	err     error
+	mu       sync.Mutex
+	out      *bufio.Writer
+	errOut   io.Writer
+	now      func() time.Time
+	redactor protocol.Redactor
+	streams  map[string]*stream
+	marks    state.Bookmarks // the whole Singer state so far
+	err      error
 }
 
 type stream struct {
@@ -55,16 +52,12 @@ type stream struct {
 // "**********" wherever they would appear.
 func NewWriter(stdout, stderr io.Writer, streams []Selection, bookmarks state.Bookmarks, secrets ...string) *Writer {
 	w := &Writer{
-		out:     bufio.NewWriterSize(stdout, 64<<10),
-		errOut:  stderr,
-		now:     time.Now,
-		streams: map[string]*stream{},
-		marks:   state.Bookmarks{},
-	}
-	for _, s := range secrets {
-		if s != "" {
-			w.secrets = append(w.secrets, []byte(s))
-		}
+		out:      bufio.NewWriterSize(stdout, 64<<10),
+		errOut:   stderr,
+		now:      time.Now,
+		streams:  map[string]*stream{},
+		marks:    state.Bookmarks{},
+		redactor: protocol.NewRedactor(secrets...),
 	}
 	for _, sel := range streams {
 		w.streams[sel.Stream.Name] = &stream{sel: sel}
@@ -192,7 +185,7 @@ func (w *Writer) sendSchema(s *stream) error {
 
 // stdout writes one line, redacted; w.mu is held.
 func (w *Writer) stdout(line []byte, flush bool) error {
-	line = w.redact(line)
+	line = w.redactor.Redact(line)
 	w.out.Write(line)
 	w.out.WriteByte('\n')
 	if flush {
@@ -205,30 +198,8 @@ func (w *Writer) stdout(line []byte, flush bool) error {
 // does not fail the run.
 func (w *Writer) stderr(level slog.Level, msg string) {
 	msg = strings.ReplaceAll(msg, "\n", "; ")
-	line := fmt.Sprintf("%s %s %s\n", w.now().UTC().Format(time.RFC3339), levelName(level), msg)
-	w.errOut.Write(w.redact([]byte(line)))
-}
-
-func (w *Writer) redact(line []byte) []byte {
-	for _, s := range w.secrets {
-		if bytes.Contains(line, s) {
-			line = bytes.ReplaceAll(line, s, []byte(redacted))
-		}
-	}
-	return line
-}
-
-func levelName(l slog.Level) string {
-	switch {
-	case l >= slog.LevelError:
-		return "ERROR"
-	case l >= slog.LevelWarn:
-		return "WARN"
-	case l >= slog.LevelInfo:
-		return "INFO"
-	default:
-		return "DEBUG"
-	}
+	line := fmt.Sprintf("%s %s %s\n", w.now().UTC().Format(time.RFC3339), protocol.LevelName(level), msg)
+	w.errOut.Write(w.redactor.Redact([]byte(line)))
 }
 
 // timeLayout is RFC 3339 in UTC with milliseconds.

@@ -236,8 +236,8 @@ func TestWriterRedactsSecrets(t *testing.T) {
 				t.Errorf("%s contains secret %q:\n%s", out.name, s, out.b)
 			}
 		}
-		if !bytes.Contains(out.b, []byte(redacted)) {
-			t.Errorf("%s has no %s where the secret was:\n%s", out.name, redacted, out.b)
+		if !bytes.Contains(out.b, []byte(protocol.Redacted)) {
+			t.Errorf("%s has no %s where the secret was:\n%s", out.name, protocol.Redacted, out.b)
 		}
 	}
 }

@@ -1,0 +1,99 @@
+package integration_tests
+
+import (
+	"context"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse/bigquery"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
+)
+
+// bigQueryEmulator returns the endpoint scripts/test.sh exported; in CI
+// its absence is a failure.
+func bigQueryEmulator(t *testing.T) string {
+	t.Helper()
+	host := os.Getenv("BIGQUERY_EMULATOR_HOST")
+	switch {
+	case host == "" && os.Getenv("CI") == "true":
+		t.Fatal("CI=true but BIGQUERY_EMULATOR_HOST is not set: scripts/test.sh starts the bigquery emulator")
+	case host == "":
+		t.Skip("BIGQUERY_EMULATOR_HOST is not set: run scripts/test.sh")
+	case !strings.Contains(host, "://"):
+		host = "http://" + host
+	}
+	return host
+}
+
+// A sync into BigQuery (the emulator) holds the same usage, to the
+// billionth, as a sync of the same Twilio data into DuckDB; a second
+// sync changes nothing.
+func TestSyncIntoBigQueryMatchesDuckDB(t *testing.T) {
+	endpoint := bigQueryEmulator(t)
+	_, cfg := emulatorConfig(t, twiliotest.Options{Seed: 3, Subaccounts: 1, Days: 6, SIMs: 1}, nil)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "twilio.duckdb")
+	if r := runIn(t, dir, nil, "sync", "--config", cfg, "--path", db); r.code != 0 {
+		t.Fatalf("duckdb sync: exit %d\n%s", r.code, r.stderr)
+	}
+	dataset := "it_sync_" + strings.ReplaceAll(filepath.Base(dir), "-", "_")
+	bqArgs := []string{"sync", "--config", cfg, "--destination", "bigquery", "--project", "test", "--dataset", dataset,
+		"--endpoint", endpoint, "--staging", "ndjson"}
+	for i := range 2 {
+		if r := runIn(t, dir, nil, bqArgs...); r.code != 0 {
+			t.Fatalf("bigquery sync %d: exit %d\n%s", i+1, r.code, r.stderr)
+		}
+	}
+
+	ctx := context.Background()
+	cols := []string{"account_sid", "category", "usage_date", "price"}
+	duck, err := duckdb.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer duck.Close()
+	want, err := duck.ReadStrings(ctx, "twilio_usage_daily", cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bq, err := bigquery.New(ctx, bigquery.Options{Project: "test", Dataset: dataset, Endpoint: endpoint, Staging: bigquery.NDJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bq.Close()
+	got, err := bq.ReadStrings(ctx, "twilio_usage_daily", cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 {
+		t.Fatal("the DuckDB sync loaded no usage")
+	}
+	if diff := cmp.Diff(byKey(t, want), byKey(t, got)); diff != "" {
+		t.Errorf("BigQuery usage differs from DuckDB's (-duckdb +bigquery):\n%s", diff)
+	}
+}
+
+// byKey maps "account|category|date" to the exact price, so decimal text
+// that differs only in trailing zeros compares equal.
+func byKey(t *testing.T, rows [][]string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, r := range rows {
+		price, ok := new(big.Rat).SetString(r[3])
+		if !ok {
+			t.Fatalf("price %q is not a decimal", r[3])
+		}
+		key := r[0] + "|" + r[1] + "|" + r[2][:10]
+		if _, dup := out[key]; dup {
+			t.Errorf("row %s is there twice", key)
+		}
+		out[key] = price.RatString()
+	}
+	return out
+}
