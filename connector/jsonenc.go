@@ -65,19 +65,31 @@ func (r *usageRecord) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-// appendString appends s as a JSON string. Plain ASCII is copied; anything
-// json.Marshal would escape goes through json.Marshal.
+// appendString appends s as a JSON string, as json.Marshal writes it.
+// Printable ASCII is copied, with json.Marshal's HTML escapes for <, >
+// and & (every Twilio URI has an &); anything else goes through
+// json.Marshal.
 func appendString(b []byte, s string) []byte {
+	start := len(b)
+	b = append(b, '"')
+	last := 0
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		c := s[i]
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			b = append(b, s[last:i]...)
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			last = i + 1
+		case c < 0x20 || c >= 0x7f || c == '"' || c == '\\':
 			enc, _ := json.Marshal(s)
-			return append(b, enc...)
+			return append(b[:start], enc...)
 		}
 	}
-	b = append(b, '"')
-	b = append(b, s...)
+	b = append(b, s[last:]...)
 	return append(b, '"')
 }
+
+const hexDigits = "0123456789abcdef"
 
 func appendNullableString(b []byte, s *string) []byte {
 	if s == nil {

@@ -11,6 +11,7 @@ import (
 func FuzzUsageRecordJSONMatchesMarshal(f *testing.F) {
 	f.Add("AC1", "sms", "SMS <all> & \"more\"", "2026-11-01", "12", "-0.00750", "usd", true)
 	f.Add("AC\u00e9", "calls\n", "", "", "", "498.84515", "", false)
+	f.Add("AC1", "/2010-04-01/x.json?Category=sms&StartDate=2026-11-01", "a<b>&c", "2026-11-01", "0", "0", "usd", false)
 	f.Fuzz(func(t *testing.T, sid, category, desc, date, count, price, unit string, withTimes bool) {
 		rec := usageRecord{AccountSID: sid, Category: category, StartDate: date}
 		if desc != "" {

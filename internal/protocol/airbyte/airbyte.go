@@ -154,7 +154,7 @@ func appendRecord(b []byte, r protocol.Record) ([]byte, error) {
 	b = append(b, `{"type":"RECORD","record":{"stream":`...)
 	b = strconv.AppendQuote(b, r.Stream) // stream names are plain ASCII
 	b = append(b, `,"data":`...)
-	if bytes.ContainsAny(r.Data, "\n\r") {
+	if bytes.IndexByte(r.Data, '\n') >= 0 || bytes.IndexByte(r.Data, '\r') >= 0 {
 		// One message per line: indented data is compacted.
 		var c bytes.Buffer
 		if err := json.Compact(&c, r.Data); err != nil {
