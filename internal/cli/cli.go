@@ -44,7 +44,7 @@ Airbyte source commands (Airbyte protocol messages on stdout):
 
 Warehouse commands (DuckDB, embedded, the default; or BigQuery):
   twilio-elt load  --destination duckdb --path twilio.duckdb [--keep-zero-rows] [--from-raw DIR]  < messages.jsonl
-  twilio-elt load  --destination bigquery --project P --dataset D [--location US] [--endpoint URL]  < messages.jsonl
+  twilio-elt load  --destination bigquery --project P --dataset D [--location US] [--endpoint URL] [--staging parquet|ndjson]  < messages.jsonl
   twilio-elt sync  --config config.json [--destination duckdb --path twilio.duckdb | --destination bigquery ...]
   twilio-elt demo  [--path twilio-demo.duckdb]
 

@@ -2,7 +2,6 @@ package twilio
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"time"
@@ -35,25 +34,9 @@ type RFC2822 struct{ time.Time }
 
 // UnmarshalJSON accepts Twilio's RFC 2822 text, RFC 3339, "" or null.
 func (t *RFC2822) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*t = RFC2822{}
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("timestamp: %w", err)
-	}
-	if s == "" {
-		*t = RFC2822{}
-		return nil
-	}
-	for _, layout := range []string{time.RFC1123Z, time.RFC1123, time.RFC3339} {
-		if v, err := time.Parse(layout, s); err == nil {
-			t.Time = v.UTC()
-			return nil
-		}
-	}
-	return fmt.Errorf("timestamp %q is neither RFC 2822 nor RFC 3339", s)
+	v, err := parseTimestamp(b, "neither RFC 2822 nor RFC 3339", time.RFC1123Z, time.RFC1123, time.RFC3339)
+	t.Time = v
+	return err
 }
 
 type accountsPage struct {

@@ -130,22 +130,29 @@ type Timestamp struct{ time.Time }
 
 // UnmarshalJSON accepts RFC 3339 text, "" or null.
 func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	v, err := parseTimestamp(b, "not RFC 3339", time.RFC3339)
+	t.Time = v
+	return err
+}
+
+// parseTimestamp decodes a JSON string in the first of layouts that fits,
+// as UTC; null and "" are the zero time. what says what the text is not,
+// for the error.
+func parseTimestamp(b []byte, what string, layouts ...string) (time.Time, error) {
 	if string(b) == "null" {
-		*t = Timestamp{}
-		return nil
+		return time.Time{}, nil
 	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("timestamp: %w", err)
+		return time.Time{}, fmt.Errorf("timestamp: %w", err)
 	}
 	if s == "" {
-		*t = Timestamp{}
-		return nil
+		return time.Time{}, nil
 	}
-	v, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return fmt.Errorf("timestamp %q is not RFC 3339", s)
+	for _, layout := range layouts {
+		if v, err := time.Parse(layout, s); err == nil {
+			return v.UTC(), nil
+		}
 	}
-	t.Time = v.UTC()
-	return nil
+	return time.Time{}, fmt.Errorf("timestamp %q is %s", s, what)
 }
