@@ -95,6 +95,10 @@ type Normalizer struct {
 	// records seen.
 	billing map[string]string
 	rows    int
+	// categories holds the usage categories seen; unknown those of them
+	// the shipped taxonomy lacks, not yet taken by UnknownCategories.
+	categories map[string]struct{}
+	unknown    []string
 }
 
 type tableBuilder struct {
@@ -108,7 +112,7 @@ func NewNormalizer(opts Options) *Normalizer {
 	if opts.Allocator == nil {
 		opts.Allocator = memory.NewGoAllocator()
 	}
-	n := &Normalizer{opts: opts, builders: map[string]*tableBuilder{}, billing: map[string]string{}}
+	n := &Normalizer{opts: opts, builders: map[string]*tableBuilder{}, billing: map[string]string{}, categories: map[string]struct{}{}}
 	for _, t := range Tables() {
 		tb := &tableBuilder{table: t, b: array.NewRecordBuilder(opts.Allocator, t.Schema)}
 		n.builders[t.Name] = tb
@@ -418,6 +422,12 @@ func (n *Normalizer) addUsage(data []byte) (GroupKey, error) {
 		}
 	}
 	k := GroupKey{Stream: catalog.UsageRecords, SID: in.AccountSID, Day: day}
+	if _, ok := n.categories[in.Category]; !ok {
+		n.categories[in.Category] = struct{}{}
+		if _, known := LookupCategory(in.Category); !known {
+			n.unknown = append(n.unknown, in.Category)
+		}
+	}
 	zero := func(d dec) bool { return !d.valid || d.v == (decimal128.Num{}) }
 	if !n.opts.KeepZeroRows && zero(count) && zero(usage) && zero(price) {
 		return k, nil
@@ -445,6 +455,55 @@ func (n *Normalizer) addUsage(data []byte) (GroupKey, error) {
 	tb.n++
 	n.rows++
 	return k, nil
+}
+
+// UnknownCategories returns the usage categories that records named since
+// the last call and the shipped taxonomy does not know, each once per
+// Normalizer, in order of first sight.
+func (n *Normalizer) UnknownCategories() []string {
+	u := n.unknown
+	n.unknown = nil
+	return u
+}
+
+// AddCategories adds the taxonomy rows of cats (a row in UsageCategories,
+// one per ancestor in CategoryAncestors) and returns the groups they
+// replace: a category's rows are replaced whole, and categories not
+// named stay as they are.
+func (n *Normalizer) AddCategories(cats []Category) []warehouse.Group {
+	var groups []warehouse.Group
+	tc, ta := n.builders[UsageCategories], n.builders[CategoryAncestors]
+	str := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	for _, c := range cats {
+		b := tc.b
+		b.Field(0).(*array.StringBuilder).Append(c.Name)
+		appendString(b.Field(1), str(c.Parent))
+		b.Field(2).(*array.BooleanBuilder).Append(c.Rollup)
+		b.Field(3).(*array.BooleanBuilder).Append(c.Overlay)
+		b.Field(4).(*array.BooleanBuilder).Append(c.Known)
+		for i, v := range []string{c.Hierarchy, c.ServiceGroup, c.ServiceName, c.ServiceCategory, c.ServiceSubcategory, c.ChargeFrequency} {
+			b.Field(5 + i).(*array.StringBuilder).Append(v)
+		}
+		appendString(b.Field(11), str(c.Description))
+		tc.n++
+		n.rows++
+		for d, a := range Ancestors(c) {
+			ta.b.Field(0).(*array.StringBuilder).Append(c.Name)
+			ta.b.Field(1).(*array.StringBuilder).Append(a)
+			ta.b.Field(2).(*array.Int64Builder).Append(int64(d + 1))
+			ta.n++
+			n.rows++
+		}
+		groups = append(groups,
+			warehouse.Group{Table: UsageCategories, Values: []any{c.Name}},
+			warehouse.Group{Table: CategoryAncestors, Values: []any{c.Name}})
+	}
+	return groups
 }
 
 // sims

@@ -20,15 +20,19 @@ import (
 
 // Table names.
 const (
-	Accounts         = "twilio_accounts"
-	UsageDaily       = "twilio_usage_daily"
-	SIMs             = "twilio_sims"
-	SIMUsageDaily    = "twilio_sim_usage_daily"
-	SIMUsageRoaming  = "twilio_sim_usage_roaming"
-	LoadedAtColumn   = "_loaded_at"
-	usageDateColumn  = "usage_date"
-	accountSIDColumn = "account_sid"
-	simSIDColumn     = "sim_sid"
+	Accounts        = "twilio_accounts"
+	UsageDaily      = "twilio_usage_daily"
+	SIMs            = "twilio_sims"
+	SIMUsageDaily   = "twilio_sim_usage_daily"
+	SIMUsageRoaming = "twilio_sim_usage_roaming"
+	// UsageCategories and CategoryAncestors are the category taxonomy
+	// (see taxonomy.go and docs/cost-model.md).
+	UsageCategories   = "twilio_usage_categories"
+	CategoryAncestors = "twilio_usage_category_ancestors"
+	LoadedAtColumn    = "_loaded_at"
+	usageDateColumn   = "usage_date"
+	accountSIDColumn  = "account_sid"
+	simSIDColumn      = "sim_sid"
 )
 
 // Arrow types of the warehouse's column types.
@@ -162,6 +166,35 @@ var tables = []warehouse.Table{
 		Group:       []string{"sim_sid", "usage_date"},
 		PartitionBy: usageDateColumn,
 		ClusterBy:   []string{"sim_sid"},
+	},
+	{
+		Name: UsageCategories,
+		Schema: schema(
+			key("category", String),
+			col("parent", String),
+			key("is_rollup", Bool),
+			key("is_overlay", Bool),
+			key("is_known", Bool),
+			key("hierarchy", String),
+			key("service_group", String),
+			key("service_name", String),
+			key("service_category", String),
+			key("service_subcategory", String),
+			key("charge_frequency", String),
+			col("description", String),
+		),
+		Key:   []string{"category"},
+		Group: []string{"category"},
+	},
+	{
+		Name: CategoryAncestors,
+		Schema: schema(
+			key("category", String),
+			key("ancestor", String),
+			key("distance", Int64),
+		),
+		Key:   []string{"category", "ancestor"},
+		Group: []string{"category"},
 	},
 }
 

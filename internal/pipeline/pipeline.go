@@ -102,7 +102,7 @@ func NewLoader(dest Committer, opts Options) *Loader {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Loader{
+	l := &Loader{
 		dest: dest,
 		opts: opts,
 		norm: transforms.NewNormalizer(transforms.Options{
@@ -115,6 +115,7 @@ func NewLoader(dest Committer, opts Options) *Loader {
 		stats:      Stats{Rows: map[string]int64{}},
 		usageSeen:  map[string]bool{},
 	}
+	return l
 }
 
 // Stats returns a snapshot of the counters.
@@ -226,6 +227,13 @@ func (l *Loader) Abort() {
 }
 
 func (l *Loader) commit(ctx context.Context) error {
+	var unknown []transforms.Category
+	for _, name := range l.norm.UnknownCategories() {
+		c := transforms.ClassifyCategory(name)
+		l.opts.Log.Warn(fmt.Sprintf("usage category %q is not in twilio-elt's category table: counted as a leaf under %s, service group %s; check twilio_reconciliation", name, c.Parent, c.ServiceGroup))
+		unknown = append(unknown, c)
+	}
+	l.replace = append(l.replace, l.norm.AddCategories(unknown)...)
 	if l.norm.Rows() == 0 && len(l.replace) == 0 && len(l.pending) == 0 {
 		return nil
 	}

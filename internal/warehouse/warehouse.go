@@ -61,6 +61,8 @@ type Destination interface {
 	// Setup creates the tables (and the state table) when missing. It is
 	// idempotent.
 	Setup(ctx context.Context, tables []Table) error
+	// CreateViews creates or replaces views over the tables, in order.
+	CreateViews(ctx context.Context, views []View) error
 	// Commit applies b in one transaction: deletes of b.Replace, inserts
 	// of b.Rows, and upserts of b.States. On error nothing of b is visible.
 	Commit(ctx context.Context, b Batch) error
@@ -72,3 +74,10 @@ type Destination interface {
 // StateTable is the loader's own table: one row per stream with its
 // state, committed with the data it covers.
 const StateTable = "_twilio_elt_state"
+
+// View is a view over the tables, written once for every destination:
+// Query is a text/template rendered by a Dialect.
+type View struct {
+	Name  string
+	Query string
+}

@@ -404,3 +404,57 @@ func valueText(v bigquery.Value) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// Dialect is BigQuery's spelling of the shared view SQL.
+func (d *Destination) Dialect() warehouse.Dialect {
+	return warehouse.Dialect{BigQuery: true, Table: d.tableRef}
+}
+
+// CreateViews creates or replaces the views, in order.
+func (d *Destination) CreateViews(ctx context.Context, views []warehouse.View) error {
+	for _, v := range views {
+		if !identRE.MatchString(v.Name) {
+			return fmt.Errorf("create view %q: invalid name", v.Name)
+		}
+		q, err := d.Dialect().Render(v.Query)
+		if err != nil {
+			return fmt.Errorf("create view %s: %w", v.Name, err)
+		}
+		job, err := d.client.Query(fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\n%s", d.tableRef(v.Name), q)).Run(ctx)
+		if err == nil {
+			var status *bigquery.JobStatus
+			if status, err = job.Wait(ctx); err == nil {
+				err = status.Err()
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("create view %s in %s.%s: %w", v.Name, d.project, d.dataset, err)
+		}
+	}
+	return nil
+}
+
+// QueryStrings runs query (rendered by Dialect) and returns its rows as
+// text (as ReadStrings renders values), in the query's order.
+func (d *Destination) QueryStrings(ctx context.Context, query string) ([][]string, error) {
+	it, err := d.client.Query(query).Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bigquery %s.%s: query: %w", d.project, d.dataset, err)
+	}
+	var out [][]string
+	for {
+		var row []bigquery.Value
+		err := it.Next(&row)
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bigquery %s.%s: query: %w", d.project, d.dataset, err)
+		}
+		texts := make([]string, len(row))
+		for i, v := range row {
+			texts[i] = valueText(v)
+		}
+		out = append(out, texts)
+	}
+}

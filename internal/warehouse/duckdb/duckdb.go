@@ -471,3 +471,69 @@ func (d *Destination) Checksums(ctx context.Context, tables []warehouse.Table, e
 	}
 	return out, nil
 }
+
+// Dialect is DuckDB's spelling of the shared view SQL.
+func (d *Destination) Dialect() warehouse.Dialect {
+	return warehouse.Dialect{Table: ident}
+}
+
+// CreateViews creates or replaces the views, in order, in one
+// transaction.
+func (d *Destination) CreateViews(ctx context.Context, views []warehouse.View) (err error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create views: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	for _, v := range views {
+		q, err := d.Dialect().Render(v.Query)
+		if err != nil {
+			return fmt.Errorf("create view %s: %w", v.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\n%s", ident(v.Name), q)); err != nil {
+			return fmt.Errorf("create view %s in duckdb %s: %w", v.Name, d.path, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create views: %w", err)
+	}
+	return nil
+}
+
+// QueryStrings runs query (rendered by Dialect) and returns its rows as
+// text, NULL as "NULL", in the query's order.
+func (d *Destination) QueryStrings(ctx context.Context, query string) ([][]string, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT COLUMNS(*)::VARCHAR FROM (\n"+query+"\n)")
+	if err != nil {
+		return nil, fmt.Errorf("duckdb %s: query: %w", d.path, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out [][]string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("duckdb %s: query: %w", d.path, err)
+		}
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			row[i] = "NULL"
+			if v.Valid {
+				row[i] = v.String
+			}
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}

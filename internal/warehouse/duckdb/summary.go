@@ -70,7 +70,7 @@ func (d *Destination) Summarize(ctx context.Context, from, to time.Time) (Summar
 			totals[key{"", currency}] = totals[key{"", currency}].Add(amount)
 			continue
 		}
-		if c, ok := transforms.LookupCategory(category); ok && c.Leaf() {
+		if c, ok := transforms.LookupCategory(category); ok && !c.Rollup && !c.Overlay {
 			k := key{c.ServiceGroup, currency}
 			services[k] = services[k].Add(amount)
 			leaves[currency] = leaves[currency].Add(amount)

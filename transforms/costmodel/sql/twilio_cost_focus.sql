@@ -1,0 +1,55 @@
+-- twilio_cost_focus: twilio_cost_daily as FOCUS 1.2 cost and usage rows.
+-- Twilio bills every subaccount's usage to its main account: the main
+-- account is the billing account, each account (the main one included)
+-- the sub account. Usage records are provisional and exclude taxes, so
+-- every row is ChargeCategory Usage; monthly fees are Usage with
+-- ChargeFrequency Recurring (see ../shared/reference/focus/NOTES.md).
+SELECT
+  d.cost AS BilledCost,
+  d.cost AS EffectiveCost,
+  d.cost AS ListCost,
+  d.cost AS ContractedCost,
+  d.currency AS BillingCurrency,
+  d.billing_account_sid AS BillingAccountId,
+  COALESCE(b.display_name, b.friendly_name, d.billing_account_sid) AS BillingAccountName,
+  'Twilio Account' AS BillingAccountType,
+  {{monthStart "d.usage_date" 0}} AS BillingPeriodStart,
+  {{monthStart "d.usage_date" 1}} AS BillingPeriodEnd,
+  {{dayStart "d.usage_date" 0}} AS ChargePeriodStart,
+  {{dayStart "d.usage_date" 1}} AS ChargePeriodEnd,
+  'Usage' AS ChargeCategory,
+  CAST(NULL AS {{string}}) AS ChargeClass,
+  d.description AS ChargeDescription,
+  d.charge_frequency AS ChargeFrequency,
+  COALESCE(d.count, d.usage, CAST(0 AS {{numeric}})) AS ConsumedQuantity,
+  CASE
+    WHEN d.count IS NOT NULL AND d.count_unit IS NOT NULL THEN d.count_unit
+    WHEN d.count IS NULL AND d.usage IS NOT NULL AND d.usage_unit IS NOT NULL THEN d.usage_unit
+    ELSE 'Units'
+  END AS ConsumedUnit,
+  COALESCE(d.usage, d.count, CAST(0 AS {{numeric}})) AS PricingQuantity,
+  CASE
+    WHEN d.usage IS NOT NULL AND d.usage_unit IS NOT NULL THEN d.usage_unit
+    WHEN d.usage IS NULL AND d.count IS NOT NULL AND d.count_unit IS NOT NULL THEN d.count_unit
+    ELSE 'Units'
+  END AS PricingUnit,
+  'Standard' AS PricingCategory,
+  'Twilio' AS ProviderName,
+  'Twilio' AS PublisherName,
+  'Twilio' AS InvoiceIssuerName,
+  d.service_name AS ServiceName,
+  d.service_category AS ServiceCategory,
+  d.service_subcategory AS ServiceSubcategory,
+  d.category AS SkuId,
+  d.category AS SkuPriceId,
+  d.description AS SkuMeter,
+  d.account_sid AS SubAccountId,
+  d.account_name AS SubAccountName,
+  CASE WHEN d.account_sid = d.billing_account_sid THEN 'Main Account' ELSE 'Subaccount' END AS SubAccountType,
+  d.service_group AS x_ServiceGroup,
+  d.count AS x_UsageCount,
+  d.count_unit AS x_CountUnit,
+  d.source_category AS x_UsageCategory,
+  d.attribution AS x_Attribution
+FROM {{table "twilio_cost_daily"}} d
+LEFT JOIN {{table "twilio_accounts"}} b ON b.account_sid = d.billing_account_sid

@@ -1,0 +1,49 @@
+-- twilio_reconciliation: per account and day, how totalprice splits into
+-- attributed and unattributed cost, and whether the hierarchy held: a
+-- roll-up whose children exceed it, or attributed cost above totalprice,
+-- is a failure (see docs/cost-model.md).
+WITH days AS (
+  SELECT usage_date, account_sid,
+         MAX(billing_account_sid) AS billing_account_sid,
+         MAX(account_name) AS account_name,
+         MAX(currency) AS currency,
+         SUM(CASE WHEN attribution <> 'unattributed' THEN cost ELSE 0 END) AS attributed,
+         SUM(CASE WHEN attribution = 'unattributed' THEN cost ELSE 0 END) AS unattributed,
+         SUM(CASE WHEN attribution = 'leaf' THEN cost ELSE 0 END) AS leaf_cost,
+         SUM(CASE WHEN attribution = 'residual' AND cost > 0 THEN cost ELSE 0 END) AS residual_cost,
+         COUNT(*) AS cost_rows
+  FROM {{table "twilio_cost_daily"}}
+  GROUP BY usage_date, account_sid
+),
+excess AS (
+  SELECT usage_date, account_sid, source_category, -cost AS excess FROM (
+    SELECT usage_date, account_sid, source_category, cost,
+           ROW_NUMBER() OVER (PARTITION BY usage_date, account_sid ORDER BY cost, source_category) AS worst
+    FROM {{table "twilio_cost_daily"}}
+    WHERE attribution = 'residual' AND cost < 0
+  ) ranked
+  WHERE worst = 1
+),
+totals AS (
+  SELECT usage_date, account_sid, price AS totalprice
+  FROM {{table "twilio_usage_daily"}}
+  WHERE category = 'totalprice'
+)
+SELECT
+  d.usage_date, d.account_sid, d.billing_account_sid, d.account_name, d.currency,
+  t.totalprice,
+  d.attributed,
+  d.unattributed,
+  d.leaf_cost,
+  d.residual_cost,
+  COALESCE(e.excess, CAST(0 AS {{numeric}})) AS rollup_excess,
+  e.source_category AS excess_rollup,
+  CASE
+    WHEN t.totalprice IS NULL THEN 'no_totalprice'
+    WHEN COALESCE(e.excess, 0) > CAST('0.01' AS {{numeric}}) THEN 'rollup_exceeded'
+    WHEN d.unattributed < CAST('-0.01' AS {{numeric}}) THEN 'over_total'
+    ELSE 'ok'
+  END AS status
+FROM days d
+LEFT JOIN totals t ON t.usage_date = d.usage_date AND t.account_sid = d.account_sid
+LEFT JOIN excess e ON e.usage_date = d.usage_date AND e.account_sid = d.account_sid
