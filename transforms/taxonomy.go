@@ -67,9 +67,10 @@ type Category struct {
 // reports, per link, whether the loaded data supports it.
 //
 // Every other category whose reference parent is unknown is placed
-// directly under totalprice and kept a leaf when the reference calls its
-// roll-up status unknown: if it does contain other listed categories, the
-// day's attributed cost exceeds totalprice and `verify` fails on it.
+// directly under totalprice (HierarchyAssumed). A category whose roll-up
+// status the reference calls unknown is a leaf unless listed categories
+// name it as parent: if it does contain others, the day's attributed cost
+// exceeds totalprice, and `verify` fails on that day (over_total).
 var assumedParents = map[string]string{
 	"a2p-10dlc-registrationfees-onetime":              "a2p-registration-fees",
 	"a2p-10dlc-registrationfees-monthly":              "a2p-registration-fees",
@@ -181,14 +182,11 @@ var loadTaxonomy = sync.OnceValue(func() *taxonomy {
 			c.Parent, c.Hierarchy = assumedParents[c.Name], HierarchyAssumed
 		case c.Parent == "":
 			c.Parent, c.Hierarchy = TotalCategory, HierarchyAssumed
-		case strings.Contains(parentClaim, "twilio.com/docs"):
+		case strings.Contains(parentClaim, "twilio.com/docs") && !strings.HasPrefix(parentClaim, "name prefix"):
 			c.Hierarchy = HierarchyDocumented
 		case strings.Contains(parentClaim, "name prefix"):
 			c.Hierarchy = HierarchyInferred
 		default:
-			c.Hierarchy = HierarchyAssumed
-		}
-		if f[3] == "unknown" && c.Hierarchy != HierarchyAssumed {
 			c.Hierarchy = HierarchyAssumed
 		}
 		s := focusService(c.Name, c.ServiceGroup)

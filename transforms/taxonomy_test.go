@@ -55,6 +55,7 @@ func TestTaxonomyTraps(t *testing.T) {
 		{"text-to-speech", "totalprice", false, false, HierarchyAssumed},
 		{"sms-messages-carrierfees", "totalprice", false, false, HierarchyAssumed},
 		{"functions-rollup", "totalprice", false, false, HierarchyAssumed},
+		{"text-to-speech", "totalprice", false, false, HierarchyAssumed},
 	} {
 		c, ok := LookupCategory(tc.name)
 		if !ok {

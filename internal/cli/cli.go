@@ -47,6 +47,7 @@ Warehouse commands (DuckDB, embedded, the default; or BigQuery):
   twilio-elt load  --destination bigquery --project P --dataset D [--location US] [--endpoint URL] [--staging parquet|ndjson]  < messages.jsonl
   twilio-elt sync  --config config.json [--destination duckdb --path twilio.duckdb | --destination bigquery ...]
   twilio-elt demo  [--path twilio-demo.duckdb]
+  twilio-elt verify [--path twilio.duckdb | --destination bigquery ...] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
 
 Other:
   twilio-elt version
@@ -76,6 +77,8 @@ func Main(ctx context.Context, args []string, sys IO) int {
 		return runLoad(ctx, rest, sys)
 	case "sync":
 		return runSync(ctx, rest, sys)
+	case "verify":
+		return runVerify(ctx, args[1:], sys)
 	case "demo":
 		return runDemo(ctx, rest, sys)
 	case "version", "--version":

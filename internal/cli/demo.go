@@ -112,7 +112,7 @@ func printSummary(w io.Writer, s duckdb.Summary, path string, rows int64) {
 	for _, t := range s.Total {
 		fmt.Fprintf(w, "Total: %s\n", money(t.Amount, t.Currency))
 	}
-	fmt.Fprintln(w, "\nBy service (leaf categories only, so nothing counts twice):")
+	fmt.Fprintln(w, "\nBy service (twilio_cost_daily: nothing counts twice, and it adds up to the total):")
 	for _, sp := range s.ByService {
 		fmt.Fprintf(w, "  %-42s %16s\n", sp.Name, money(sp.Amount, sp.Currency))
 	}
@@ -122,5 +122,6 @@ func printSummary(w io.Writer, s duckdb.Summary, path string, rows int64) {
 	}
 	fmt.Fprintf(w, "\nSIM data: %d SIMs used %.1f MB (%.1f MB roaming abroad, in %d countries), billed %s\n",
 		s.SIMs, float64(s.DataBytes)/1e6, float64(s.RoamingBytes)/1e6, s.RoamCountries, money(s.DataBilled, s.DataCurrency))
-	fmt.Fprintf(w, "\nQuery it: duckdb %s \"SELECT * FROM twilio_usage_daily LIMIT 10\"\n", path)
+	fmt.Fprintf(w, "\nQuery it: duckdb %s \"SELECT service_group, SUM(cost) FROM twilio_cost_daily GROUP BY ALL\"\n", path)
+	fmt.Fprintf(w, "Check it: twilio-elt verify --path %s\n", path)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/raw"
 	"github.com/twilio-elt/twilio-elt/spec"
+	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
 )
 
 // destFlags are the flags that choose a warehouse.
@@ -51,6 +52,7 @@ func addDestFlags(fs *flag.FlagSet, defaultPath string) destFlags {
 // openedDest is an open warehouse with what the pipeline needs of it.
 type openedDest struct {
 	dest    pipeline.Destination
+	query   costmodel.Querier
 	close   func() error
 	rawDir  string // "" when no raw archive
 	display string
@@ -66,7 +68,7 @@ func (f destFlags) open(ctx context.Context) (*openedDest, error) {
 		if err != nil {
 			return nil, err
 		}
-		o := &openedDest{dest: d, close: d.Close, display: *f.path}
+		o := &openedDest{dest: d, query: d, close: d.Close, display: *f.path}
 		if *f.raw {
 			o.rawDir = RawDir(*f.path)
 		}
@@ -96,7 +98,7 @@ func openBigQuery(ctx context.Context, opts bigquery.Options) (*openedDest, erro
 	if err != nil {
 		return nil, err
 	}
-	return &openedDest{dest: d, close: d.Close, display: "bigquery:" + opts.Project + "." + opts.Dataset}, nil
+	return &openedDest{dest: d, query: d, close: d.Close, display: "bigquery:" + opts.Project + "." + opts.Dataset}, nil
 }
 
 func newStderrLogger(w io.Writer, debug bool) *slog.Logger {
@@ -157,7 +159,33 @@ func runLoad(ctx context.Context, args []string, sys IO) int {
 	if err != nil {
 		return fail(err)
 	}
+	warnUnreconciled(ctx, od, stats, log)
 	return 0
+}
+
+// warnUnreconciled checks the days a run loaded against totalprice, as
+// `verify` does, and logs each account-day that fails as a WARN.
+func warnUnreconciled(ctx context.Context, od *openedDest, stats pipeline.Stats, log *slog.Logger) {
+	if stats.UsageFrom.IsZero() {
+		return
+	}
+	r, err := costmodel.Verify(ctx, od.query, stats.UsageFrom, stats.UsageTo)
+	if err != nil {
+		log.Warn("could not reconcile the loaded days with totalprice", "error", oneLine(err))
+		return
+	}
+	const shown = 10
+	for i, f := range r.Failures {
+		if i == shown {
+			log.Warn(fmt.Sprintf("%d more account-days do not reconcile: run twilio-elt verify", len(r.Failures)-shown))
+			break
+		}
+		msg := "attributed cost exceeds totalprice"
+		if f.Status == "rollup_exceeded" {
+			msg = "the children of " + f.Rollup + " exceed it by " + f.Excess + " " + f.Currency
+		}
+		log.Warn("cost does not reconcile: "+msg, "account_sid", f.AccountSID, "date", f.Date, "totalprice", f.Totalprice, "unattributed", f.Unattributed)
+	}
 }
 
 func totalRows(s pipeline.Stats) int64 {
@@ -238,7 +266,59 @@ func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *s
 	st := api.Stats()
 	log.Info("sync finished", "destination", od.display, "records", stats.Records, "rows", totalRows(stats),
 		"commits", stats.Commits, "requests", st.Requests, "rate_limit_waits", st.RateLimitWaits)
+	if err == nil {
+		warnUnreconciled(ctx, od, stats, log)
+	}
 	return stats, err
+}
+
+// runVerify: twilio-elt verify.
+func runVerify(ctx context.Context, args []string, sys IO) int {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(sys.Stderr)
+	df := addDestFlags(fs, "twilio.duckdb")
+	from := fs.String("from", "", "first day to check, `YYYY-MM-DD` (default: the first loaded)")
+	to := fs.String("to", "", "last day to check, `YYYY-MM-DD` (default: the last loaded)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var days [2]time.Time
+	for i, v := range []*string{from, to} {
+		if *v == "" {
+			continue
+		}
+		d, err := time.Parse(time.DateOnly, *v)
+		if err != nil {
+			fmt.Fprintf(sys.Stderr, "twilio-elt verify: --%s %q: want YYYY-MM-DD\n", []string{"from", "to"}[i], *v)
+			return 2
+		}
+		days[i] = d
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(sys.Stderr, "twilio-elt verify: %s\n", oneLine(err))
+		return 1
+	}
+	if *df.kind == "duckdb" {
+		if _, err := os.Stat(*df.path); err != nil {
+			return fail(fmt.Errorf("no DuckDB warehouse at %s: %w", *df.path, err))
+		}
+	}
+	od, err := df.open(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer od.close()
+	r, err := costmodel.Verify(ctx, od.query, days[0], days[1])
+	if err != nil {
+		return fail(err)
+	}
+	if err := r.Write(sys.Stdout); err != nil {
+		return fail(err)
+	}
+	if !r.OK() {
+		return 1
+	}
+	return 0
 }
 
 // isTerminal reports whether w is a terminal.

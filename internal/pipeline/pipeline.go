@@ -70,6 +70,9 @@ type Stats struct {
 	States    int64 // STATEs committed
 	Accounts  int64 // accounts records received
 	UsageSeen int64 // accounts whose usage records arrived
+	// UsageFrom and UsageTo span the days of the usage records received
+	// (zero when none).
+	UsageFrom, UsageTo time.Time
 }
 
 // Loader turns messages into committed batches. It is safe for
@@ -165,6 +168,14 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 			if !l.usageSeen[k.SID] {
 				l.usageSeen[k.SID] = true
 				l.stats.UsageSeen++
+			}
+			if day := k.Day.ToTime().UTC(); l.stats.UsageFrom.IsZero() || day.Before(l.stats.UsageFrom) {
+				l.stats.UsageFrom = day
+			} else if day.After(l.stats.UsageTo) {
+				l.stats.UsageTo = day
+			}
+			if l.stats.UsageTo.Before(l.stats.UsageFrom) {
+				l.stats.UsageTo = l.stats.UsageFrom
 			}
 		}
 		l.see(k)

@@ -23,8 +23,8 @@ type Summary struct {
 	From, To time.Time // inclusive UTC days
 	// ByAccount is each account's totalprice over the period, largest first.
 	ByAccount []Spend
-	// ByService sums leaf categories by service group, largest first,
-	// plus the part of totalprice in no leaf category: nothing is counted
+	// ByService sums twilio_cost_daily by service group, largest first,
+	// with the part of totalprice in no category apart: nothing is counted
 	// twice, and the groups add up to the total.
 	ByService []Spend
 	Total     []Spend // per currency
@@ -37,52 +37,55 @@ type Summary struct {
 	RoamCountries int64
 }
 
-// Unattributed names the part of totalprice that no leaf category holds.
-const Unattributed = "Other (in totalprice, no leaf category)"
+// Unattributed names the part of totalprice that no category holds.
+const Unattributed = "Unattributed (in no category)"
 
 // Summarize reads a Summary of the days from..to from the tables.
 func (d *Destination) Summarize(ctx context.Context, from, to time.Time) (Summary, error) {
 	s := Summary{From: from, To: to}
-	rows, err := d.db.QueryContext(ctx, `
-		SELECT u.account_sid, COALESCE(a.display_name, a.friendly_name, u.account_sid), u.category,
-		       COALESCE(u.currency, ''), CAST(SUM(u.price) AS VARCHAR)
-		FROM twilio_usage_daily u LEFT JOIN twilio_accounts a ON a.account_sid = u.account_sid
-		WHERE u.usage_date BETWEEN ? AND ? AND u.price IS NOT NULL
-		GROUP BY ALL`, from, to)
-	if err != nil {
-		return s, fmt.Errorf("summarize usage: %w", err)
-	}
-	defer rows.Close()
 	type key struct{ name, currency string }
-	accounts, services, totals, leaves := map[key]decimal128.Num{}, map[key]decimal128.Num{}, map[key]decimal128.Num{}, map[string]decimal128.Num{}
-	for rows.Next() {
-		var sid, name, category, currency, sum string
-		if err := rows.Scan(&sid, &name, &category, &currency, &sum); err != nil {
-			return s, fmt.Errorf("summarize usage: %w", err)
-		}
-		amount, err := transforms.ParseDecimal(sum)
+	accounts, services, totals := map[key]decimal128.Num{}, map[key]decimal128.Num{}, map[key]decimal128.Num{}
+	sum := func(what, query string, add func(name, currency string, amount decimal128.Num)) error {
+		rows, err := d.db.QueryContext(ctx, query, from, to)
 		if err != nil {
-			return s, fmt.Errorf("summarize usage: sum %q: %w", sum, err)
+			return fmt.Errorf("summarize %s: %w", what, err)
 		}
-		if category == transforms.TotalCategory {
-			k := key{name, currency}
-			accounts[k] = accounts[k].Add(amount)
-			totals[key{"", currency}] = totals[key{"", currency}].Add(amount)
-			continue
+		defer rows.Close()
+		for rows.Next() {
+			var name, currency, total string
+			if err := rows.Scan(&name, &currency, &total); err != nil {
+				return fmt.Errorf("summarize %s: %w", what, err)
+			}
+			amount, err := transforms.ParseDecimal(total)
+			if err != nil {
+				return fmt.Errorf("summarize %s: sum %q: %w", what, total, err)
+			}
+			add(name, currency, amount)
 		}
-		if c, ok := transforms.LookupCategory(category); ok && !c.Rollup && !c.Overlay {
-			k := key{c.ServiceGroup, currency}
-			services[k] = services[k].Add(amount)
-			leaves[currency] = leaves[currency].Add(amount)
-		}
+		return rows.Err()
 	}
-	if err := rows.Err(); err != nil {
-		return s, fmt.Errorf("summarize usage: %w", err)
+	err := sum("spend by account", `
+		SELECT COALESCE(a.display_name, a.friendly_name, u.account_sid), COALESCE(upper(u.currency), ''), CAST(SUM(u.price) AS VARCHAR)
+		FROM twilio_usage_daily u LEFT JOIN twilio_accounts a ON a.account_sid = u.account_sid
+		WHERE u.usage_date BETWEEN ? AND ? AND u.category = 'totalprice' AND u.price IS NOT NULL
+		GROUP BY ALL`, func(name, currency string, amount decimal128.Num) {
+		accounts[key{name, currency}] = accounts[key{name, currency}].Add(amount)
+		totals[key{"", currency}] = totals[key{"", currency}].Add(amount)
+	})
+	if err != nil {
+		return s, err
 	}
-	for k, total := range totals {
-		if rest := total.Sub(leaves[k.currency]); rest != (decimal128.Num{}) {
-			services[key{Unattributed, k.currency}] = rest
+	err = sum("spend by service", `
+		SELECT CASE attribution WHEN 'unattributed' THEN '`+Unattributed+`' ELSE service_group END,
+		       COALESCE(currency, ''), CAST(SUM(cost) AS VARCHAR)
+		FROM twilio_cost_daily WHERE usage_date BETWEEN ? AND ?
+		GROUP BY ALL`, func(name, currency string, amount decimal128.Num) {
+		if amount != (decimal128.Num{}) {
+			services[key{name, currency}] = amount
 		}
+	})
+	if err != nil {
+		return s, err
 	}
 	list := func(m map[key]decimal128.Num) []Spend {
 		var out []Spend

@@ -2,8 +2,8 @@
 -- is counted twice and every account-day adds up to totalprice exactly
 -- (see docs/cost-model.md).
 WITH usage AS (
-  SELECT u.usage_date, u.account_sid, u.billing_account_sid, u.category, u.description,
-         u.count, u.count_unit, u.usage, u.usage_unit,
+  SELECT u.usage_date, u.account_sid, u.billing_account_sid, u.category, NULLIF(u.description, '') AS description,
+         u.count, NULLIF(u.count_unit, '') AS count_unit, u.usage, NULLIF(u.usage_unit, '') AS usage_unit,
          COALESCE(u.price, CAST(0 AS {{numeric}})) AS price, UPPER(u.currency) AS currency
   FROM {{table "twilio_usage_daily"}} u
   JOIN {{table "twilio_usage_categories"}} c ON c.category = u.category

@@ -4,6 +4,23 @@
 -- the sub account. Usage records are provisional and exclude taxes, so
 -- every row is ChargeCategory Usage; monthly fees are Usage with
 -- ChargeFrequency Recurring (see ../shared/reference/focus/NOTES.md).
+-- Usage records belong to no invoice (InvoiceId NULL) and Twilio has no
+-- commitment discounts (CommitmentDiscountStatus NULL).
+WITH units AS (
+  SELECT *, REPLACE(COALESCE(usage_unit, count_unit, 'units'), '-', ' ') AS usage_unit_text,
+            REPLACE(COALESCE(count_unit, usage_unit, 'units'), '-', ' ') AS count_unit_text
+  FROM {{table "twilio_cost_daily"}}
+),
+-- Twilio's units ("minutes", "short-codes", "megabytes") in FOCUS's
+-- UnitFormat ("Minutes", "Short codes", "MB").
+d AS (
+  SELECT *,
+         CASE LOWER(usage_unit_text) WHEN 'megabytes' THEN 'MB' WHEN 'gigabytes' THEN 'GB' WHEN 'kilobytes' THEN 'KB'
+           ELSE CONCAT(UPPER(SUBSTR(usage_unit_text, 1, 1)), SUBSTR(usage_unit_text, 2)) END AS usage_unit_focus,
+         CASE LOWER(count_unit_text) WHEN 'megabytes' THEN 'MB' WHEN 'gigabytes' THEN 'GB' WHEN 'kilobytes' THEN 'KB'
+           ELSE CONCAT(UPPER(SUBSTR(count_unit_text, 1, 1)), SUBSTR(count_unit_text, 2)) END AS count_unit_focus
+  FROM units
+)
 SELECT
   d.cost AS BilledCost,
   d.cost AS EffectiveCost,
@@ -23,17 +40,17 @@ SELECT
   d.charge_frequency AS ChargeFrequency,
   COALESCE(d.count, d.usage, CAST(0 AS {{numeric}})) AS ConsumedQuantity,
   CASE
-    WHEN d.count IS NOT NULL AND d.count_unit IS NOT NULL THEN d.count_unit
-    WHEN d.count IS NULL AND d.usage IS NOT NULL AND d.usage_unit IS NOT NULL THEN d.usage_unit
-    ELSE 'Units'
+    WHEN d.count IS NOT NULL THEN d.count_unit_focus
+    WHEN d.usage IS NOT NULL THEN d.usage_unit_focus
   END AS ConsumedUnit,
   COALESCE(d.usage, d.count, CAST(0 AS {{numeric}})) AS PricingQuantity,
   CASE
-    WHEN d.usage IS NOT NULL AND d.usage_unit IS NOT NULL THEN d.usage_unit
-    WHEN d.usage IS NULL AND d.count IS NOT NULL AND d.count_unit IS NOT NULL THEN d.count_unit
-    ELSE 'Units'
+    WHEN d.usage IS NOT NULL THEN d.usage_unit_focus
+    WHEN d.count IS NOT NULL THEN d.count_unit_focus
   END AS PricingUnit,
   'Standard' AS PricingCategory,
+  CAST(NULL AS {{string}}) AS CommitmentDiscountStatus,
+  CAST(NULL AS {{string}}) AS InvoiceId,
   'Twilio' AS ProviderName,
   'Twilio' AS PublisherName,
   'Twilio' AS InvoiceIssuerName,
@@ -51,5 +68,5 @@ SELECT
   d.count_unit AS x_CountUnit,
   d.source_category AS x_UsageCategory,
   d.attribution AS x_Attribution
-FROM {{table "twilio_cost_daily"}} d
+FROM d
 LEFT JOIN {{table "twilio_accounts"}} b ON b.account_sid = d.billing_account_sid
