@@ -31,7 +31,7 @@ type batchSummary struct {
 	States  []string
 }
 
-func (f *fakeDest) Setup(context.Context, []warehouse.Table) error { return nil }
+func (f *fakeDest) Setup(context.Context, []warehouse.Table) error      { return nil }
 func (f *fakeDest) CreateViews(context.Context, []warehouse.View) error { return nil }
 func (f *fakeDest) States(context.Context) (map[string]json.RawMessage, error) {
 	return map[string]json.RawMessage{}, nil

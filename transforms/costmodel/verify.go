@@ -38,8 +38,8 @@ type Failure struct {
 	Date, AccountSID, AccountName, Currency string
 	// Status is rollup_exceeded (Rollup's children exceed it by Excess) or
 	// over_total (attributed cost exceeds totalprice: Unattributed < 0).
-	Status, Rollup, Excess string
-	Totalprice, Unattributed  string
+	Status, Rollup, Excess   string
+	Totalprice, Unattributed string
 }
 
 // AssumedRollup is the evidence on one assumed roll-up: on DaysTested
