@@ -12,7 +12,10 @@
 // The emulator also plays Twilio's traps: IncludeSubaccounts defaults to
 // true (a main account's rows then include its subaccounts' usage),
 // roll-ups and totalprice exceed the sum of their listed children on some
-// days, overlay categories repeat usage counted elsewhere, some subaccounts
+// days, overlay categories repeat usage counted elsewhere (channels, an
+// overlay roll-up, totals sms, mms and its real-cost child
+// channels-whatsapp), one-time and monthly A2P 10DLC fees appear, two
+// categories are missing from Twilio's published list, some subaccounts
 // answer 404 for usage, and Standard API keys may not read Account
 // resources. Latency, a concurrency limit and injected faults (5xx, 429,
 // truncated bodies, slow answers) can be changed at run time.

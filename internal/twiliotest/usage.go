@@ -72,16 +72,39 @@ func trimZeros(s string) string {
 	return s
 }
 
+// usagePlan is what one account uses, drawn once for the account.
+type usagePlan struct {
+	active       []bool
+	rate         []int64   // price per usage unit, by category
+	billingDay   int       // day of the month of the qMonthly charges
+	registration time.Time // the day of the qOnce fees
+}
+
 // generateUsage fills a.days with one amount per category for every day of
 // the account's history. Each day draws from its own random stream, keyed by
 // seed, account and date, so a day's numbers do not depend on the window.
 func (s *Server) generateUsage(a *account, seed int64, index int) {
-	active := make([]bool, len(categoryTable))
+	p := &usagePlan{
+		active:     make([]bool, len(categoryTable)),
+		rate:       make([]int64, len(categoryTable)),
+		billingDay: 1 + index*7%28,
+	}
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(1000+index)))
 	for i, c := range categoryTable {
-		active[i] = rng.Float64() < a.activity && a.scale >= c.minScale
+		p.active[i] = rng.Float64() < a.activity && a.scale >= c.minScale
+		p.rate[i] = c.rate
 	}
-	billingDay := 1 + index*7%28
+	for i, c := range categoryTable {
+		if c.needs != "" {
+			p.active[i] = p.active[categoryIndex[c.needs]]
+		}
+		if len(c.rates) > 0 {
+			p.rate[i] = c.rates[rng.IntN(len(c.rates))]
+		}
+	}
+	// The one-time fees fall on one day of the last four weeks of the
+	// account's history (on its first day if that is later).
+	p.registration = later(a.first, a.last.AddDate(0, 0, -rng.IntN(28)))
 
 	a.days = make([][]amount, s.numDays)
 	for d := range s.numDays {
@@ -91,33 +114,45 @@ func (s *Server) generateUsage(a *account, seed int64, index int) {
 		}
 		epochDay := uint64(date.Unix() / 86400)
 		r := rand.New(rand.NewPCG(uint64(seed)^0x9e3779b97f4a7c15*uint64(index+1), epochDay))
-		a.days[d] = s.generateDay(a, r, active, date, date.Day() == billingDay)
+		a.days[d] = s.generateDay(a, r, p, date)
 	}
 }
 
-func (s *Server) generateDay(a *account, r *rand.Rand, active []bool, date time.Time, billingDay bool) []amount {
+func (s *Server) generateDay(a *account, r *rand.Rand, p *usagePlan, date time.Time) []amount {
 	amts := make([]amount, len(categoryTable))
 	weekday := 1.0
 	if wd := date.Weekday(); wd == time.Saturday || wd == time.Sunday {
 		weekday = 0.6
 	}
+	billingDay := date.Day() == p.billingDay
 	// Leaves.
 	for i, c := range categoryTable {
-		if !active[i] || c.q < qMinutes {
+		if !p.active[i] || c.q < qMinutes {
+			continue
+		}
+		rate := p.rate[i]
+		switch c.q {
+		case qOnce:
+			if date.Equal(p.registration) {
+				amts[i] = amount{count: 1, usage: usageScale, price: rate}
+			}
+			continue
+		case qMonthly:
+			if billingDay {
+				n := int64(math.Max(1, math.Round(c.base*a.scale)))
+				amts[i] = amount{count: n, usage: n * usageScale, price: n * rate}
+			}
 			continue
 		}
 		if c.refunds && r.Float64() < 0.02 {
 			amts[i] = amount{price: -750 * (1 + r.Int64N(3))}
 			continue
 		}
-		if c.q == qMonthly {
-			if billingDay {
-				n := int64(math.Max(1, math.Round(c.base*a.scale)))
-				amts[i] = amount{count: n, usage: n * usageScale, price: n * c.rate}
-			}
-			continue
+		idle := c.idle
+		if idle == 0 {
+			idle = 0.1
 		}
-		if r.Float64() < 0.1 {
+		if r.Float64() < idle {
 			continue // an idle day
 		}
 		n := int64(math.Round(c.base * a.scale * weekday * (0.5 + r.Float64())))
@@ -133,7 +168,7 @@ func (s *Server) generateDay(a *account, r *rand.Rand, active []bool, date time.
 		case qMegabytes:
 			units = int64(float64(n) * (0.5 + 20*r.Float64()) * usageScale)
 		}
-		amts[i] = amount{count: n, usage: units, price: (units*c.rate + usageScale/2) / usageScale}
+		amts[i] = amount{count: n, usage: units, price: (units*rate + usageScale/2) / usageScale}
 	}
 	// Roll-ups, children first.
 	for i := len(categoryTable) - 1; i >= 0; i-- {
@@ -142,10 +177,8 @@ func (s *Server) generateDay(a *account, r *rand.Rand, active []bool, date time.
 			continue
 		}
 		var sum amount
-		for j, ch := range categoryTable {
-			if ch.Parent == c.Name && !ch.Overlay {
-				sum = sum.add(amts[j])
-			}
+		for _, j := range summands[i] {
+			sum = sum.add(amts[j])
 		}
 		if sum.price > 0 && r.Float64() < 0.2 {
 			// Usage Twilio bills under the roll-up but lists in no child.

@@ -169,16 +169,82 @@ func rat(t testing.TB, s string) *big.Rat {
 
 var priceText = regexp.MustCompile(`^(0|-?\d+\.\d{5})$`)
 
+// summandsOf derives, from the category tree alone, what each roll-up
+// sums: its non-overlay children and, through an overlay child (channels),
+// that overlay's non-overlay children (channels-whatsapp), as if they were
+// its own.
+func summandsOf(cats []Category) map[string][]string {
+	byName := map[string]Category{}
+	for _, c := range cats {
+		byName[c.Name] = c
+	}
+	out := map[string][]string{}
+	for _, c := range cats {
+		if c.Overlay || c.Parent == "" {
+			continue
+		}
+		p := c.Parent
+		for byName[p].Overlay {
+			p = byName[p].Parent
+		}
+		out[p] = append(out[p], c.Name)
+	}
+	return out
+}
+
+func TestSummands(t *testing.T) {
+	got := summandsOf(New(testOptions()).Categories())
+	want := map[string][]string{
+		"channels-whatsapp":                  {"channels-whatsapp-template-marketing", "channels-whatsapp-template-utility"},
+		"a2p-registration-fees":              {"a2p-10dlc-registrationfees-onetime", "a2p-10dlc-registrationfees-monthly"},
+		"a2p-10dlc-registrationfees-onetime": {"a2p-10dlc-registrationfees-brandregistration", "a2p-10dlc-registrationfees-campaignvetting"},
+		"a2p-10dlc-registrationfees-monthly": {"a2p-10dlc-registrationfees-campaigncharges"},
+	}
+	for k, v := range want {
+		if diff := cmp.Diff(v, got[k]); diff != "" {
+			t.Errorf("summands of %s (-want +got):\n%s", k, diff)
+		}
+	}
+	if got["channels"] != nil {
+		t.Errorf("channels, an overlay, sums %v", got["channels"])
+	}
+	var top []string
+	for _, n := range got["totalprice"] {
+		switch n {
+		case "sms", "mms", "channels-whatsapp", "a2p-registration-fees", "voice-ai-agent-minutes", "channels", "authy-sms-outbound":
+			top = append(top, n)
+		}
+	}
+	if diff := cmp.Diff([]string{"sms", "mms", "a2p-registration-fees", "channels-whatsapp", "voice-ai-agent-minutes"}, top); diff != "" {
+		t.Errorf("totalprice's summands (-want +got):\n%s", diff)
+	}
+	// The generator sums exactly what the tree says.
+	for i, c := range categoryTable {
+		var names []string
+		for _, j := range summands[i] {
+			names = append(names, categoryTable[j].Name)
+		}
+		if diff := cmp.Diff(got[c.Name], names); diff != "" {
+			t.Errorf("generator's summands of %s (-tree +generator):\n%s", c.Name, diff)
+		}
+	}
+}
+
+// TestRollups checks, for every account and day, that (a) each
+// non-overlay roll-up is the sum of its summands plus a remainder that is
+// the only difference (price ≥ 0; count and usage both up by the same whole
+// number, which is positive exactly when the price remainder is), (b)
+// totalprice is the sum of its summands (channels-whatsapp among them,
+// through the overlay channels) plus unattributed cost ≥ 0, and (c)
+// channels = sms + mms + channels-whatsapp exactly. It also checks that the
+// hard cases occur: one-time A2P fees, monthly campaign charges,
+// WhatsApp, and the two unlisted categories.
 func TestRollups(t *testing.T) {
 	s := New(testOptions())
 	cats := s.Categories()
-	children := map[string][]string{}
-	for _, c := range cats {
-		if c.Parent != "" && !c.Overlay {
-			children[c.Parent] = append(children[c.Parent], c.Name)
-		}
-	}
+	children := summandsOf(cats)
 	var negatives, remainders, unattributed int
+	seen := map[string]int{} // days with a non-zero price, by category
 	for _, a := range s.Accounts() {
 		byDay := map[time.Time]map[string]UsageRecord{}
 		for _, r := range s.UsageRecords(a.SID) {
@@ -193,12 +259,19 @@ func TestRollups(t *testing.T) {
 			}
 			byDay[r.Date][r.Category] = r
 		}
+		var registrations, longcodeSMS, a2pFees int
 		for date, rows := range byDay {
+			day := a.SID + " " + date.Format(dateLayout)
 			if len(rows) != len(cats) {
-				t.Errorf("%s %s: %d rows, want one per category (%d)", a.SID, date, len(rows), len(cats))
+				t.Errorf("%s: %d rows, want one per category (%d)", day, len(rows), len(cats))
+			}
+			for _, r := range rows {
+				if r.Price != "0" {
+					seen[r.Category]++
+				}
 			}
 			for _, c := range cats {
-				if !c.Rollup {
+				if !c.Rollup || c.Overlay {
 					continue
 				}
 				sum := map[string]*big.Rat{"price": new(big.Rat), "count": new(big.Rat), "usage": new(big.Rat)}
@@ -209,36 +282,77 @@ func TestRollups(t *testing.T) {
 					sum["usage"].Add(sum["usage"], rat(t, r.Usage))
 				}
 				r := rows[c.Name]
-				got := map[string]*big.Rat{"price": rat(t, r.Price)}
-				if c.Name != "totalprice" {
-					got["count"], got["usage"] = rat(t, r.Count), rat(t, r.Usage)
+				rem := new(big.Rat).Sub(rat(t, r.Price), sum["price"])
+				if rem.Sign() < 0 {
+					t.Errorf("%s %s: price %s < sum of %v %s", day, c.Name, r.Price, children[c.Name], sum["price"].FloatString(5))
 				}
-				for k, v := range got {
-					if v.Cmp(sum[k]) < 0 {
-						t.Errorf("%s %s %s: %s %s < sum of children %s", a.SID, date.Format(dateLayout), c.Name, k, v.FloatString(5), sum[k].FloatString(5))
-					}
-				}
-				if got["price"].Cmp(sum["price"]) > 0 {
-					if c.Name == "totalprice" {
+				if c.Name == "totalprice" {
+					if rem.Sign() > 0 {
 						unattributed++
-					} else {
-						remainders++
 					}
+					continue
+				}
+				if rem.Sign() > 0 {
+					remainders++
+				}
+				dc := new(big.Rat).Sub(rat(t, r.Count), sum["count"])
+				du := new(big.Rat).Sub(rat(t, r.Usage), sum["usage"])
+				if dc.Cmp(du) != 0 || !dc.IsInt() || dc.Sign() < 0 || (dc.Sign() > 0) != (rem.Sign() > 0) {
+					t.Errorf("%s %s: over its children by price %s, count %s, usage %s; want a remainder in all three or none",
+						day, c.Name, rem.FloatString(5), dc.FloatString(0), du.FloatString(4))
 				}
 			}
 			// Overlays.
 			if p, base := rat(t, rows["authy-sms-outbound"].Price), rat(t, rows["sms-outbound"].Price); p.Sign() > 0 && p.Cmp(base) > 0 {
-				t.Errorf("%s %s: authy-sms-outbound %s > sms-outbound %s", a.SID, date, p.FloatString(5), base.FloatString(5))
+				t.Errorf("%s: authy-sms-outbound %s > sms-outbound %s", day, p.FloatString(5), base.FloatString(5))
 			}
-			channels := new(big.Rat).Add(rat(t, rows["sms"].Price), rat(t, rows["mms"].Price))
-			if rat(t, rows["channels"].Price).Cmp(channels) != 0 {
-				t.Errorf("%s %s: channels %s, want sms+mms %s", a.SID, date, rows["channels"].Price, channels.FloatString(5))
+			for _, f := range []func(UsageRecord) string{
+				func(r UsageRecord) string { return r.Price },
+				func(r UsageRecord) string { return r.Count },
+				func(r UsageRecord) string { return r.Usage },
+			} {
+				want := new(big.Rat)
+				for _, n := range []string{"sms", "mms", "channels-whatsapp"} {
+					want.Add(want, rat(t, f(rows[n])))
+				}
+				if rat(t, f(rows["channels"])).Cmp(want) != 0 {
+					t.Errorf("%s: channels %+v, want sms+mms+channels-whatsapp %s", day, rows["channels"], want.FloatString(5))
+				}
 			}
+			// A2P 10DLC: one registration day (brand 4.00 and vetting 15.00);
+			// fees only where long-code SMS is sent.
+			brand, vetting := rows["a2p-10dlc-registrationfees-brandregistration"].Price, rows["a2p-10dlc-registrationfees-campaignvetting"].Price
+			if brand != "0" || vetting != "0" {
+				registrations++
+				if brand != "4.00000" || vetting != "15.00000" {
+					t.Errorf("%s: brand registration %s, campaign vetting %s; want 4.00000 and 15.00000 on the same day", day, brand, vetting)
+				}
+			}
+			if rows["a2p-registration-fees"].Price != "0" {
+				a2pFees++
+			}
+			if rows["sms-outbound-longcode"].Count != "0" {
+				longcodeSMS++
+			}
+		}
+		if registrations > 1 || (a2pFees > 0 && longcodeSMS == 0) || (longcodeSMS > 0 && registrations == 0) {
+			t.Errorf("%s: %d registration days, %d days with A2P fees, %d with long-code SMS; want one registration exactly for accounts sending long-code SMS",
+				a.SID, registrations, a2pFees, longcodeSMS)
 		}
 	}
 	if negatives == 0 || remainders == 0 || unattributed == 0 {
 		t.Errorf("negative prices %d, roll-up remainders %d, unattributed totals %d: want some of each", negatives, remainders, unattributed)
 	}
+	for _, c := range []string{
+		"a2p-10dlc-registrationfees-onetime", "a2p-10dlc-registrationfees-campaigncharges",
+		"channels-whatsapp-template-marketing", "channels-whatsapp-template-utility",
+		"wireless-usage-data-middleeast", "voice-ai-agent-minutes",
+	} {
+		if seen[c] == 0 {
+			t.Errorf("%s: no day with a price", c)
+		}
+	}
+	t.Logf("days with a price: %v", seen)
 }
 
 func TestIncludeSubaccounts(t *testing.T) {
