@@ -77,6 +77,70 @@ func TestSyncIntoBigQueryMatchesDuckDB(t *testing.T) {
 	if diff := cmp.Diff(byKey(t, want), byKey(t, got)); diff != "" {
 		t.Errorf("BigQuery usage differs from DuckDB's (-duckdb +bigquery):\n%s", diff)
 	}
+
+	// The cost model's views, one SQL text rendered for each engine, agree.
+	for view, cols := range map[string][]string{
+		"twilio_cost_daily":     {"account_sid", "category", "usage_date", "cost"},
+		"twilio_reconciliation": {"account_sid", "status", "usage_date", "unattributed"},
+		"twilio_cost_doit":      {"project_account_id", "service", "usage_date", "cost"},
+	} {
+		want, err := duck.ReadStrings(ctx, view, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := bq.ReadStrings(ctx, view, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) == 0 {
+			t.Errorf("%s is empty in DuckDB", view)
+		}
+		if diff := cmp.Diff(byKey(t, want), byKey(t, got)); diff != "" {
+			t.Errorf("BigQuery's %s differs from DuckDB's (-duckdb +bigquery):\n%s", view, diff)
+		}
+	}
+	const focus = "SELECT COUNT(*), SUM(BilledCost), COUNT(DISTINCT ServiceName), MIN(ChargePeriodStart), MAX(BillingPeriodEnd) FROM "
+	wantFocus, err := duck.QueryStrings(ctx, focus+"twilio_cost_focus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotFocus, err := bq.QueryStrings(ctx, focus+"`test."+dataset+".twilio_cost_focus`")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wantFocus) != 1 || len(gotFocus) != 1 || !sameValues(wantFocus[0], gotFocus[0]) {
+		t.Errorf("twilio_cost_focus: DuckDB %v, BigQuery %v", wantFocus, gotFocus)
+	}
+
+	r := runIn(t, dir, nil, "verify", "--destination", "bigquery", "--project", "test", "--dataset", dataset, "--endpoint", endpoint)
+	if r.code != 0 || !strings.Contains(string(r.stdout), "ok: every roll-up covers its children") {
+		t.Errorf("verify on BigQuery: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// sameValues compares rows of text values: decimals by value, instants
+// by their first 19 characters (the engines print zones differently).
+func sameValues(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, okx := new(big.Rat).SetString(a[i])
+		y, oky := new(big.Rat).SetString(b[i])
+		switch {
+		case okx && oky:
+			if x.Cmp(y) != 0 {
+				return false
+			}
+		case len(a[i]) >= 19 && len(b[i]) >= 19:
+			if strings.Replace(a[i][:19], "T", " ", 1) != strings.Replace(b[i][:19], "T", " ", 1) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // byKey maps "account|category|date" to the exact price, so decimal text

@@ -150,8 +150,16 @@ func TestLoadOfAMalformedRecordCommitsNothing(t *testing.T) {
 	}
 	sums := tableChecksums(t, db)
 	for name, sum := range sums {
-		if !strings.HasPrefix(sum, "0 rows") {
-			t.Errorf("table %s after a failed load: %s", name, sum)
+		switch name {
+		case transforms.UsageCategories, transforms.CategoryAncestors:
+			// Set up, like the tables, before any input is read.
+			if strings.HasPrefix(sum, "0 rows") {
+				t.Errorf("table %s after a failed load: %s; the setup writes the shipped taxonomy", name, sum)
+			}
+		default:
+			if !strings.HasPrefix(sum, "0 rows") {
+				t.Errorf("table %s after a failed load: %s", name, sum)
+			}
 		}
 	}
 	d, err := duckdb.Open(context.Background(), db)

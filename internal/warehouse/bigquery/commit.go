@@ -284,6 +284,11 @@ func (del *tableDelete) where(p *paramSet) (string, error) {
 		}
 		types[i] = f[0].Type
 	}
+	if len(t.Group) == 1 {
+		if cond, ok, err := del.inList(p, types[0]); ok || err != nil {
+			return cond, err
+		}
+	}
 	var prune []string
 	pruneCol := slices.Index(t.Group, t.PartitionBy)
 	pruned := map[string]bool{}
@@ -314,6 +319,28 @@ func (del *tableDelete) where(p *paramSet) (string, error) {
 		cond = quoteIdent(t.PartitionBy) + " IN (" + strings.Join(prune, ", ") + ") AND " + cond
 	}
 	return cond, nil
+}
+
+// inList matches the groups of a one-column group as `col IN
+// UNNEST(@array)`: one parameter, however many groups (an OR per group
+// would exceed the emulator's function arity with a category table's
+// hundreds). It declines (ok false) when a value is NULL or the column is
+// not a STRING.
+func (del *tableDelete) inList(p *paramSet, t arrow.DataType) (cond string, ok bool, err error) {
+	if _, isString := t.(*arrow.StringType); !isString {
+		return "", false, nil
+	}
+	values := make([]string, 0, len(del.groups))
+	for _, g := range del.groups {
+		v, isString := g[0].(string)
+		if !isString {
+			return "", false, nil
+		}
+		values = append(values, v)
+	}
+	col := del.table.Group[0]
+	name := p.add("g", paramKey{kind: "groupset", col: col, value: strings.Join(values, "\x00")}, values)
+	return quoteIdent(col) + " IN UNNEST(" + name + ")", true, nil
 }
 
 // paramValue converts a group value to the query parameter value of a
