@@ -356,26 +356,11 @@ func (d *Destination) ReadStrings(ctx context.Context, table string, cols []stri
 		}
 		quoted[i] = quoteIdent(c)
 	}
-	it, err := d.client.Query(fmt.Sprintf("SELECT %s FROM %s", strings.Join(quoted, ", "), d.tableRef(table))).Read(ctx)
+	rows, err := d.QueryStrings(ctx, fmt.Sprintf("SELECT %s FROM %s", strings.Join(quoted, ", "), d.tableRef(table)))
 	if err != nil {
 		return nil, fmt.Errorf("read table %s: %w", table, err)
 	}
-	var out [][]string
-	for {
-		var row []bigquery.Value
-		err := it.Next(&row)
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read table %s: %w", table, err)
-		}
-		texts := make([]string, len(row))
-		for i, v := range row {
-			texts[i] = valueText(v)
-		}
-		out = append(out, texts)
-	}
+	return rows, nil
 }
 
 // valueText renders a value read from BigQuery exactly.
