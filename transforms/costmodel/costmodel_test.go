@@ -135,6 +135,17 @@ func TestCostDailyAddsUpToTotalprice(t *testing.T) {
 		t.Errorf("%s known categories loaded, want 643", n)
 	}
 
+	// The DoiT view is the same cost in other names; the reconciliation
+	// lists every residual row.
+	if got, want := one(t, d, `SELECT SUM(cost) || ' ' || COUNT(*) FROM twilio_cost_doit WHERE provider = 'Twilio'`),
+		one(t, d, `SELECT SUM(cost) || ' ' || COUNT(*) FROM twilio_cost_daily`); got != want {
+		t.Errorf("twilio_cost_doit: Σ cost and rows %s, twilio_cost_daily %s", got, want)
+	}
+	if got, want := one(t, d, `SELECT SUM(length(residuals) - length(replace(residuals, ';', '')) + 1) FROM twilio_reconciliation`),
+		one(t, d, `SELECT COUNT(*) FROM twilio_cost_daily WHERE attribution = 'residual'`); got != want {
+		t.Errorf("twilio_reconciliation lists %s residuals, twilio_cost_daily has %s", got, want)
+	}
+
 	r, err := costmodel.Verify(context.Background(), d, time.Time{}, time.Time{})
 	if err != nil {
 		t.Fatal(err)

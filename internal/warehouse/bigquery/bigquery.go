@@ -395,7 +395,10 @@ func (d *Destination) Dialect() warehouse.Dialect {
 	return warehouse.Dialect{BigQuery: true, Table: d.tableRef}
 }
 
-// CreateViews creates or replaces the views, in order.
+// CreateViews creates the views, in order, or replaces those whose
+// query changed (CREATE OR REPLACE VIEW). An unchanged view is left
+// alone, which is also what lets the goccy emulator (v0.6.6) run a second
+// sync: it can create a view but neither replace nor delete one.
 func (d *Destination) CreateViews(ctx context.Context, views []warehouse.View) error {
 	for _, v := range views {
 		if !identRE.MatchString(v.Name) {
@@ -405,18 +408,35 @@ func (d *Destination) CreateViews(ctx context.Context, views []warehouse.View) e
 		if err != nil {
 			return fmt.Errorf("create view %s: %w", v.Name, err)
 		}
-		job, err := d.client.Query(fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\n%s", d.tableRef(v.Name), q)).Run(ctx)
-		if err == nil {
-			var status *bigquery.JobStatus
-			if status, err = job.Wait(ctx); err == nil {
-				err = status.Err()
-			}
-		}
-		if err != nil {
+		if err := d.ensureView(ctx, v.Name, q); err != nil {
 			return fmt.Errorf("create view %s in %s.%s: %w", v.Name, d.project, d.dataset, err)
 		}
 	}
 	return nil
+}
+
+func (d *Destination) ensureView(ctx context.Context, name, query string) error {
+	t := d.client.Dataset(d.dataset).Table(name)
+	md, err := t.Metadata(ctx)
+	switch {
+	case isStatus(err, http.StatusNotFound):
+		return t.Create(ctx, &bigquery.TableMetadata{ViewQuery: query})
+	case err != nil:
+		return err
+	case md.Type != bigquery.ViewTable:
+		return fmt.Errorf("%s exists and is not a view", name)
+	case md.ViewQuery == query:
+		return nil
+	}
+	job, err := d.client.Query(fmt.Sprintf("CREATE OR REPLACE VIEW %s AS\n%s", d.tableRef(name), query)).Run(ctx)
+	if err != nil {
+		return err
+	}
+	status, err := job.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	return status.Err()
 }
 
 // QueryStrings runs query (rendered by Dialect) and returns its rows as

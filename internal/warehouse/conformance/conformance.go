@@ -1,5 +1,5 @@
 // Package conformance is the test suite every warehouse.Destination
-// passes: create, load, re-load, revised and zero-revised groups, a group
+// passes: create, load, re-load, views created idempotently, revised and zero-revised groups, a group
 // straddling two batches of one run, whole-table replacement, a failed
 // commit that leaves nothing behind, exact values, and state round trips.
 //
@@ -12,6 +12,7 @@ package conformance
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -302,6 +303,31 @@ func Run(t *testing.T, newDest func(t *testing.T) Destination) {
 			if rows, err := d.ReadStrings(context.Background(), tb.Name, cols); err != nil || len(rows) != 0 {
 				t.Errorf("read new table %s: %d rows, %v", tb.Name, len(rows), err)
 			}
+		}
+	})
+
+	t.Run("ViewsAreCreatedOnce", func(t *testing.T) {
+		d := setup(t, newDest)
+		commit(t, d, firstBatch(t))
+		ctx := context.Background()
+		views := []warehouse.View{{Name: "conformance_view", Query: `SELECT account_sid, COUNT(*) AS n FROM {{table "` + usageTable + `"}} GROUP BY account_sid`}}
+		for i := range 2 {
+			if err := d.CreateViews(ctx, views); err != nil {
+				t.Fatalf("CreateViews %d: %v", i+1, err)
+			}
+		}
+		got, err := d.ReadStrings(ctx, "conformance_view", []string{"account_sid", "n"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sortRows(got)
+		counts := map[string]int{}
+		for _, r := range firstLoad {
+			counts[r.account]++
+		}
+		want := [][]string{{acA, strconv.Itoa(counts[acA])}, {acB, strconv.Itoa(counts[acB])}}
+		if !cmp.Equal(got, want) {
+			t.Errorf("view: %v, want %v", got, want)
 		}
 	})
 

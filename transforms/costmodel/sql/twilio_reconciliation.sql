@@ -24,6 +24,13 @@ excess AS (
   ) ranked
   WHERE worst = 1
 ),
+residuals AS (
+  SELECT usage_date, account_sid,
+         STRING_AGG(CONCAT(source_category, ' ', CAST(cost AS {{string}})), '; ' ORDER BY source_category) AS residuals
+  FROM {{table "twilio_cost_daily"}}
+  WHERE attribution = 'residual'
+  GROUP BY usage_date, account_sid
+),
 totals AS (
   SELECT usage_date, account_sid, price AS totalprice
   FROM {{table "twilio_usage_daily"}}
@@ -38,6 +45,7 @@ SELECT
   d.residual_cost,
   COALESCE(e.excess, CAST(0 AS {{numeric}})) AS rollup_excess,
   e.source_category AS excess_rollup,
+  r.residuals,
   CASE
     WHEN t.totalprice IS NULL THEN 'no_totalprice'
     WHEN COALESCE(e.excess, 0) > CAST('0.01' AS {{numeric}}) THEN 'rollup_exceeded'
@@ -47,3 +55,4 @@ SELECT
 FROM days d
 LEFT JOIN totals t ON t.usage_date = d.usage_date AND t.account_sid = d.account_sid
 LEFT JOIN excess e ON e.usage_date = d.usage_date AND e.account_sid = d.account_sid
+LEFT JOIN residuals r ON r.usage_date = d.usage_date AND r.account_sid = d.account_sid
