@@ -183,8 +183,9 @@ var tables = []warehouse.Table{
 			key("charge_frequency", String),
 			col("description", String),
 		),
-		Key:   []string{"category"},
-		Group: []string{"category"},
+		Key:        []string{"category"},
+		Group:      []string{"category"},
+		UniqueKeys: true,
 	},
 	{
 		Name: CategoryAncestors,
@@ -193,8 +194,9 @@ var tables = []warehouse.Table{
 			key("ancestor", String),
 			key("distance", Int64),
 		),
-		Key:   []string{"category", "ancestor"},
-		Group: []string{"category"},
+		Key:        []string{"category", "ancestor"},
+		Group:      []string{"category"},
+		UniqueKeys: true,
 	},
 }
 

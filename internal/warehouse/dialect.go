@@ -13,6 +13,7 @@ import (
 //	{{numeric}} {{string}} {{int64}}  column types: DECIMAL(38, 9) / NUMERIC, …
 //	{{dayStart "d" 1}}  TIMESTAMP of midnight UTC, 1 day after DATE d
 //	{{monthStart "d" 1}}  TIMESTAMP of the first of the month, 1 month after d's
+//	{{argMin "x" "y"}}  aggregate: the x of the row with the smallest y (NULL y ignored)
 //
 // Everything else must be SQL both engines read alike.
 type Dialect struct {
@@ -42,6 +43,12 @@ func (d Dialect) Render(query string) (string, error) {
 				return fmt.Sprintf("TIMESTAMP(DATE_ADD(%s, INTERVAL %d DAY))", expr, days)
 			}
 			return fmt.Sprintf("(CAST(%s AS TIMESTAMP) + INTERVAL %d DAY)", expr, days)
+		},
+		"argMin": func(x, y string) string {
+			if d.BigQuery {
+				return fmt.Sprintf("ARRAY_AGG(%s IGNORE NULLS ORDER BY %s LIMIT 1)[SAFE_OFFSET(0)]", x, y)
+			}
+			return fmt.Sprintf("arg_min(%s, %s)", x, y)
 		},
 		"monthStart": func(expr string, months int) string {
 			if d.BigQuery {

@@ -33,6 +33,9 @@ type Table struct {
 	// ClusterBy the columns it clusters by.
 	PartitionBy string
 	ClusterBy   []string
+	// UniqueKeys: no batch holds two rows with one key (the loader builds
+	// them from a set), so a destination need not deduplicate them.
+	UniqueKeys bool
 }
 
 // Group identifies the rows of one replace group of Table: Values holds,

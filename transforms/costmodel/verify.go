@@ -84,33 +84,29 @@ func Verify(ctx context.Context, q Querier, from, to time.Time) (Report, error) 
 	if len(where) > 0 {
 		cond = strings.Join(where, " AND ")
 	}
+	// One pass over the view: every account-day's status, the details
+	// of the failing ones.
 	rows, err := query(ctx, q, `
-SELECT status, COUNT(*) FROM {{table "twilio_reconciliation"}} WHERE `+cond+` GROUP BY status`)
-	if err != nil {
-		return r, err
-	}
-	for _, row := range rows {
-		n, _ := strconv.Atoi(row[1])
-		r.Days += n
-		if row[0] == "no_totalprice" {
-			r.NoTotal += n
-		}
-	}
-	rows, err = query(ctx, q, `
-SELECT CAST(usage_date AS {{string}}), account_sid, COALESCE(account_name, account_sid), COALESCE(currency, ''),
-       status, COALESCE(excess_rollup, ''), CAST(rollup_excess AS {{string}}),
+SELECT status, CAST(usage_date AS {{string}}), account_sid, COALESCE(account_name, account_sid), COALESCE(currency, ''),
+       COALESCE(excess_rollup, ''), CAST(rollup_excess AS {{string}}),
        CAST(totalprice AS {{string}}), CAST(unattributed AS {{string}})
 FROM {{table "twilio_reconciliation"}}
-WHERE `+cond+` AND status IN ('rollup_exceeded', 'over_total')
+WHERE `+cond+`
 ORDER BY usage_date, account_sid`)
 	if err != nil {
 		return r, err
 	}
 	for _, row := range rows {
-		r.Failures = append(r.Failures, Failure{
-			Date: row[0], AccountSID: row[1], AccountName: row[2], Currency: row[3], Status: row[4],
-			Rollup: row[5], Excess: trimDecimal(row[6]), Totalprice: trimDecimal(row[7]), Unattributed: trimDecimal(row[8]),
-		})
+		r.Days++
+		switch row[0] {
+		case "no_totalprice":
+			r.NoTotal++
+		case "rollup_exceeded", "over_total":
+			r.Failures = append(r.Failures, Failure{
+				Status: row[0], Date: row[1], AccountSID: row[2], AccountName: row[3], Currency: row[4],
+				Rollup: row[5], Excess: trimDecimal(row[6]), Totalprice: trimDecimal(row[7]), Unattributed: trimDecimal(row[8]),
+			})
+		}
 	}
 	rows, err = query(ctx, q, `
 WITH usage AS (
@@ -118,7 +114,7 @@ WITH usage AS (
   FROM {{table "twilio_usage_daily"}} WHERE `+cond+`
 ),
 children AS (
-  SELECT u.usage_date, u.account_sid, a.ancestor AS rollup, SUM(u.price) AS price
+  SELECT u.usage_date, u.account_sid, a.ancestor AS parent, SUM(u.price) AS price
   FROM usage u
   JOIN {{table "twilio_usage_category_ancestors"}} a ON a.category = u.category AND a.distance = 1
   JOIN {{table "twilio_usage_categories"}} c ON c.category = u.category AND NOT c.is_overlay
@@ -126,11 +122,11 @@ children AS (
   HAVING SUM(u.price) <> 0
 )
 SELECT c.category,
-       COUNT(k.rollup),
+       COUNT(k.parent),
        SUM(CASE WHEN k.price - COALESCE(r.price, 0) > CAST('`+Tolerance+`' AS {{numeric}}) THEN 1 ELSE 0 END)
 FROM {{table "twilio_usage_categories"}} c
-LEFT JOIN children k ON k.rollup = c.category
-LEFT JOIN usage r ON r.usage_date = k.usage_date AND r.account_sid = k.account_sid AND r.category = k.rollup
+LEFT JOIN children k ON k.parent = c.category
+LEFT JOIN usage r ON r.usage_date = k.usage_date AND r.account_sid = k.account_sid AND r.category = k.parent
 WHERE c.category IN (
   SELECT parent FROM {{table "twilio_usage_categories"}}
   WHERE hierarchy = 'assumed' AND parent <> 'totalprice' AND NOT is_overlay

@@ -197,8 +197,12 @@ func (d *Destination) script(b warehouse.Batch, stages []*staged, streams []stri
 		}
 		list := strings.Join(cols, ", ")
 		from := d.tableRef(s.stage)
-		if len(s.table.Key) == 0 {
+		switch {
+		case len(s.table.Key) == 0:
 			fmt.Fprintf(&sb, "INSERT INTO %s (%s) SELECT DISTINCT %s FROM %s;\n", d.tableRef(s.table.Name), list, list, from)
+			continue
+		case s.table.UniqueKeys:
+			fmt.Fprintf(&sb, "INSERT INTO %s (%s) SELECT %s FROM %s;\n", d.tableRef(s.table.Name), list, list, from)
 			continue
 		}
 		keys := make([]string, len(s.table.Key))

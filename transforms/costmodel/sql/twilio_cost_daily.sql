@@ -9,16 +9,24 @@ WITH usage AS (
   JOIN {{table "twilio_usage_categories"}} c ON c.category = u.category
   WHERE NOT c.is_overlay
 ),
--- Each row's nearest ancestor with a row of its own the same account and day.
+-- Each row's ancestors that have a row of their own the same account and
+-- day; the nearest of them is the row's parent in the sums.
+present_ancestors AS (
+  SELECT u.usage_date, u.account_sid, u.category, a.ancestor, a.distance
+  FROM usage u
+  JOIN {{table "twilio_usage_category_ancestors"}} a ON a.category = u.category
+  JOIN usage p ON p.usage_date = u.usage_date AND p.account_sid = u.account_sid AND p.category = a.ancestor
+),
+nearest AS (
+  SELECT usage_date, account_sid, category, MIN(distance) AS distance
+  FROM present_ancestors
+  GROUP BY usage_date, account_sid, category
+),
 links AS (
-  SELECT usage_date, account_sid, category, parent FROM (
-    SELECT u.usage_date, u.account_sid, u.category, a.ancestor AS parent,
-           ROW_NUMBER() OVER (PARTITION BY u.usage_date, u.account_sid, u.category ORDER BY a.distance) AS nearest
-    FROM usage u
-    JOIN {{table "twilio_usage_category_ancestors"}} a ON a.category = u.category
-    JOIN usage p ON p.usage_date = u.usage_date AND p.account_sid = u.account_sid AND p.category = a.ancestor
-  ) ranked
-  WHERE nearest = 1
+  SELECT pa.usage_date, pa.account_sid, pa.category, pa.ancestor AS parent
+  FROM present_ancestors pa
+  JOIN nearest n ON n.usage_date = pa.usage_date AND n.account_sid = pa.account_sid
+    AND n.category = pa.category AND n.distance = pa.distance
 ),
 -- What each row's children add up to; usage and count only where the
 -- child counts in the parent's unit.

@@ -1,7 +1,7 @@
 -- twilio_reconciliation: per account and day, how totalprice splits into
 -- attributed and unattributed cost, and whether the hierarchy held: a
 -- roll-up whose children exceed it, or attributed cost above totalprice,
--- is a failure (see docs/cost-model.md).
+-- is a failure (see docs/cost-model.md). One pass over twilio_cost_daily.
 WITH days AS (
   SELECT usage_date, account_sid,
          MAX(billing_account_sid) AS billing_account_sid,
@@ -11,24 +11,11 @@ WITH days AS (
          SUM(CASE WHEN attribution = 'unattributed' THEN cost ELSE 0 END) AS unattributed,
          SUM(CASE WHEN attribution = 'leaf' THEN cost ELSE 0 END) AS leaf_cost,
          SUM(CASE WHEN attribution = 'residual' AND cost > 0 THEN cost ELSE 0 END) AS residual_cost,
-         COUNT(*) AS cost_rows
+         -- The roll-up whose children exceed it most.
+         MIN(CASE WHEN attribution = 'residual' AND cost < 0 THEN cost END) AS worst,
+         {{argMin "CASE WHEN attribution = 'residual' AND cost < 0 THEN source_category END" "CASE WHEN attribution = 'residual' AND cost < 0 THEN cost END"}} AS excess_rollup,
+         STRING_AGG(CASE WHEN attribution = 'residual' THEN CONCAT(source_category, ' ', CAST(cost AS {{string}})) END, '; ' ORDER BY source_category) AS residuals
   FROM {{table "twilio_cost_daily"}}
-  GROUP BY usage_date, account_sid
-),
-excess AS (
-  SELECT usage_date, account_sid, source_category, -cost AS excess FROM (
-    SELECT usage_date, account_sid, source_category, cost,
-           ROW_NUMBER() OVER (PARTITION BY usage_date, account_sid ORDER BY cost, source_category) AS worst
-    FROM {{table "twilio_cost_daily"}}
-    WHERE attribution = 'residual' AND cost < 0
-  ) ranked
-  WHERE worst = 1
-),
-residuals AS (
-  SELECT usage_date, account_sid,
-         STRING_AGG(CONCAT(source_category, ' ', CAST(cost AS {{string}})), '; ' ORDER BY source_category) AS residuals
-  FROM {{table "twilio_cost_daily"}}
-  WHERE attribution = 'residual'
   GROUP BY usage_date, account_sid
 ),
 totals AS (
@@ -43,16 +30,14 @@ SELECT
   d.unattributed,
   d.leaf_cost,
   d.residual_cost,
-  COALESCE(e.excess, CAST(0 AS {{numeric}})) AS rollup_excess,
-  e.source_category AS excess_rollup,
-  r.residuals,
+  COALESCE(0 - d.worst, CAST(0 AS {{numeric}})) AS rollup_excess,
+  d.excess_rollup,
+  d.residuals,
   CASE
     WHEN t.totalprice IS NULL THEN 'no_totalprice'
-    WHEN COALESCE(e.excess, 0) > CAST('0.01' AS {{numeric}}) THEN 'rollup_exceeded'
+    WHEN d.worst < CAST('-0.01' AS {{numeric}}) THEN 'rollup_exceeded'
     WHEN d.unattributed < CAST('-0.01' AS {{numeric}}) THEN 'over_total'
     ELSE 'ok'
   END AS status
 FROM days d
 LEFT JOIN totals t ON t.usage_date = d.usage_date AND t.account_sid = d.account_sid
-LEFT JOIN excess e ON e.usage_date = d.usage_date AND e.account_sid = d.account_sid
-LEFT JOIN residuals r ON r.usage_date = d.usage_date AND r.account_sid = d.account_sid
