@@ -78,7 +78,7 @@ func Main(ctx context.Context, args []string, sys IO) int {
 	case "sync":
 		return runSync(ctx, rest, sys)
 	case "verify":
-		return runVerify(ctx, args[1:], sys)
+		return runVerify(ctx, rest, sys)
 	case "demo":
 		return runDemo(ctx, rest, sys)
 	case "version", "--version":

@@ -105,7 +105,7 @@ func NewLoader(dest Committer, opts Options) *Loader {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	l := &Loader{
+	return &Loader{
 		dest: dest,
 		opts: opts,
 		norm: transforms.NewNormalizer(transforms.Options{
@@ -118,7 +118,6 @@ func NewLoader(dest Committer, opts Options) *Loader {
 		stats:      Stats{Rows: map[string]int64{}},
 		usageSeen:  map[string]bool{},
 	}
-	return l
 }
 
 // Stats returns a snapshot of the counters.
@@ -169,13 +168,12 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 				l.usageSeen[k.SID] = true
 				l.stats.UsageSeen++
 			}
-			if day := k.Day.ToTime().UTC(); l.stats.UsageFrom.IsZero() || day.Before(l.stats.UsageFrom) {
+			day := k.Day.ToTime().UTC()
+			if l.stats.UsageFrom.IsZero() || day.Before(l.stats.UsageFrom) {
 				l.stats.UsageFrom = day
-			} else if day.After(l.stats.UsageTo) {
-				l.stats.UsageTo = day
 			}
-			if l.stats.UsageTo.Before(l.stats.UsageFrom) {
-				l.stats.UsageTo = l.stats.UsageFrom
+			if day.After(l.stats.UsageTo) {
+				l.stats.UsageTo = day
 			}
 		}
 		l.see(k)

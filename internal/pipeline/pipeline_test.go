@@ -116,6 +116,14 @@ func TestGroupsAreReplacedOnFirstSightOnly(t *testing.T) {
 	if diff := cmp.Diff(want, dest.batches); diff != "" {
 		t.Errorf("batches (-want +got):\n%s", diff)
 	}
+	// The setup wrote the shipped taxonomy once, apart from the data.
+	wantCategories := map[string]int64{transforms.UsageCategories: int64(len(transforms.Categories()))}
+	for _, c := range transforms.Categories() {
+		wantCategories[transforms.CategoryAncestors] += int64(len(transforms.Ancestors(c)))
+	}
+	if diff := cmp.Diff(wantCategories, dest.categories); diff != "" {
+		t.Errorf("taxonomy rows committed (-want +got):\n%s", diff)
+	}
 	wantEchoed := []string{`{"cursor":"c1"} after 3 commits`, `{"cursor":"c2"} after 4 commits`, `{"cursor":"{}"} after 5 commits`}
 	if diff := cmp.Diff(wantEchoed, echoed); diff != "" {
 		t.Errorf("states echoed (-want +got):\n%s", diff)
