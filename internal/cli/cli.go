@@ -70,6 +70,7 @@ func Main(ctx context.Context, args []string, sys IO) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "spec", "check", "discover", "read":
+		enlargePipe(sys.Stdout)
 		return runAirbyte(ctx, cmd, rest, sys)
 	case "emulator":
 		return runEmulator(ctx, rest, sys)

@@ -179,6 +179,7 @@ func TapMain(ctx context.Context, args []string, sys IO) int {
 		}
 	}
 
+	enlargePipe(sys.Stdout)
 	w = singer.NewWriter(sys.Stdout, sys.Stderr, sels, bookmarks, append(tc.secrets, cfg.Secrets()...)...)
 	defer w.Flush()
 	level := slog.LevelInfo

@@ -155,7 +155,8 @@ func (c *Client) getJSON(ctx context.Context, rawURL string, query url.Values, v
 
 // getDecoded fetches rawURL with query and hands the body to decode. A
 // 200 whose body is cut short (decode reports a *json.SyntaxError) is
-// asked for again.
+// asked for again. decode must copy what it keeps: the body's buffer is
+// reused once decode returns.
 func (c *Client) getDecoded(ctx context.Context, rawURL string, query url.Values, decode func([]byte) error) error {
 	call := &callTransport{ctx: ctx, next: c.transport}
 	tc := &twclient.Client{
@@ -179,6 +180,7 @@ func (c *Client) getDecoded(ctx context.Context, rawURL string, query url.Values
 			return fmt.Errorf("GET %s: %w", where, err)
 		}
 		err = decode(body)
+		release(resp) // decode keeps nothing of body
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
 			if attempt < c.transport.maxAttempts {

@@ -105,6 +105,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		t.log.Debug("retrying Twilio request", "method", req.Method, "path", req.URL.Path,
 			"attempt", attempt, "status", status, "error", errString(err), "delay", delay)
+		if resp != nil {
+			release(resp)
+		}
 		if err := sleep(ctx, delay); err != nil {
 			return nil, err
 		}
@@ -153,15 +156,34 @@ func isTruncated(err error) bool {
 }
 
 // readAll reads r to its end into a buffer sized for length when the
-// server announced it: usage pages are megabytes.
+// server announced it: usage pages are megabytes. Large buffers come from
+// bodyPool, and whoever is done with a response gives its buffer back
+// with release.
 func readAll(r io.Reader, length int64) ([]byte, error) {
 	if length <= 0 || length > 64<<20 {
 		return io.ReadAll(r)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, length+1))
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
+	var buf []byte
+	if length >= pooledBodySize {
+		if p, ok := bodyPool.Get().(*[]byte); ok && int64(cap(*p)) > length {
+			buf = (*p)[:0]
+		}
+	}
+	if buf == nil {
+		buf = make([]byte, 0, length+1)
+	}
+	b := bytes.NewBuffer(buf)
+	_, err := b.ReadFrom(r)
+	return b.Bytes(), err
 }
+
+// A backfill reads gigabytes of usage pages, each read whole, decoded
+// into fresh strings and dropped: reusing their buffers spares the
+// allocator and the garbage collector that churn. Smaller bodies are
+// not worth pooling.
+const pooledBodySize = 64 << 10
+
+var bodyPool sync.Pool // of *[]byte
 
 // bufferedBody is a response body already read whole.
 type bufferedBody struct {
@@ -170,6 +192,18 @@ type bufferedBody struct {
 }
 
 func (*bufferedBody) Close() error { return nil }
+
+// release gives resp's body buffer back for another response. Nothing may
+// use the body, or anything sliced from it, afterwards.
+func release(resp *http.Response) {
+	b, ok := resp.Body.(*bufferedBody)
+	if !ok || cap(b.data) < pooledBodySize {
+		return
+	}
+	data := b.data[:0]
+	b.data, b.Reader = nil, bytes.NewReader(nil)
+	bodyPool.Put(&data)
+}
 
 // pause holds every new request of the client for d: Twilio's
 // concurrency limit is per account, so one 429 concerns all workers.

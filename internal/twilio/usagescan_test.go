@@ -71,3 +71,25 @@ func FuzzDecodeUsagePage(f *testing.F) {
 		}
 	})
 }
+
+// The transport reuses a body's buffer once it is decoded, so nothing
+// decoded may point into it.
+func TestDecodeUsagePageKeepsNothingOfTheBody(t *testing.T) {
+	for _, page := range usagePages {
+		body := []byte(page)
+		got, err := decodeUsagePage(body)
+		if err != nil {
+			t.Fatalf("decodeUsagePage(%s): %v", page, err)
+		}
+		var want usagePage
+		if err := json.Unmarshal([]byte(page), &want); err != nil {
+			t.Fatal(err)
+		}
+		for i := range body {
+			body[i] = 'x'
+		}
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(Decimal{}), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("page %s changed with its body's buffer (-before +after):\n%s", page, diff)
+		}
+	}
+}
