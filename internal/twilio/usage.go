@@ -41,6 +41,10 @@ type rawUsagePage struct {
 // DailyUsage lists the daily usage records of one account from start to
 // end, both UTC dates and inclusive, a page at a time. It never includes
 // subaccounts' usage: every row belongs to account sid.
+//
+// yield's slice is overwritten by the next page, so yield must not keep
+// it; the strings its records point to are shared between records and
+// must not be changed.
 func (c *Client) DailyUsage(ctx context.Context, sid string, start, end time.Time, pageSize int, yield func([]UsageRecord) error) error {
 	next := APIOrigin + "/2010-04-01/Accounts/" + url.PathEscape(sid) + "/Usage/Records/Daily.json"
 	query := url.Values{
@@ -64,12 +68,13 @@ func (c *Client) UsageToday(ctx context.Context, sid string) error {
 }
 
 func (c *Client) usagePages(ctx context.Context, next string, query url.Values, yield func([]UsageRecord) error) error {
+	var dec usageDecoder
 	for next != "" {
 		where := describe(next, query)
 		var page usagePage
 		err := c.getDecoded(ctx, next, query, func(body []byte) error {
 			var err error
-			if page, err = decodeUsagePage(body); err == nil {
+			if page, err = dec.decode(body); err == nil {
 				return nil
 			}
 			// Not the usual shape: let encoding/json decode it, or say

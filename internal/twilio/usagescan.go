@@ -1,6 +1,7 @@
 package twilio
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -9,28 +10,54 @@ import (
 	"time"
 )
 
-// decodeUsagePage decodes a /Usage/Records page in one pass over its
-// bytes. Usage pages are the bulk of what the connector reads, and
-// encoding/json needs several passes and a reflect walk per field; this
-// decoder knows the record's flat shape. Anything it does not expect is
-// reported as errUnusualPage, and the caller decodes the page with
+// usageDecoder decodes the pages of one usage listing, each in one pass
+// over its bytes. Usage pages are the bulk of what the connector reads,
+// and encoding/json needs several passes and a reflect walk per field;
+// this decoder knows the record's flat shape. Anything it does not expect
+// is reported as errUnusualPage, and the caller decodes the page with
 // encoding/json instead, whose errors name the field.
-func decodeUsagePage(body []byte) (usagePage, error) {
-	var page usagePage
-	s := scanner{data: body}
+//
+// What repeats from record to record and page to page is kept: one copy
+// of each short string (account SIDs, categories, descriptions, units and
+// dates repeat on every day of a listing), the last as_of, and the
+// records slice, which every page overwrites.
+type usageDecoder struct {
+	strings map[string]*string
+	// last holds each interned field's previous value: consecutive
+	// records mostly repeat it, and comparing is cheaper than hashing.
+	last        [numInternedFields]*string
+	lastAsOfRaw string
+	lastAsOf    Timestamp
+	records     []UsageRecord
+	uris        []string // backing for records' URI pointers, a chunk at a time
+}
+
+// The fields usageDecoder interns, as indexes into its last array.
+const (
+	fieldAccountSID = iota
+	fieldCategory
+	fieldStartDate
+	fieldDescription
+	fieldEndDate
+	fieldCountUnit
+	fieldUsageUnit
+	fieldPriceUnit
+	numInternedFields
+)
+
+// decode decodes one page. The page's records live until the next call.
+func (d *usageDecoder) decode(body []byte) (usagePage, error) {
+	page := usagePage{UsageRecords: d.records[:0]}
+	s := scanner{data: body, d: d}
 	err := s.object(func(key []byte) error {
 		switch string(key) {
 		case "usage_records":
 			return s.array(func() error {
-				var rec UsageRecord
-				if err := s.usageRecord(&rec); err != nil {
-					return err
-				}
-				page.UsageRecords = append(page.UsageRecords, rec)
-				return nil
+				page.UsageRecords = append(page.UsageRecords, UsageRecord{})
+				return s.usageRecord(&page.UsageRecords[len(page.UsageRecords)-1])
 			})
 		case "next_page_uri":
-			v, err := s.nullableString()
+			v, err := s.nullableString(-1)
 			page.NextPageURI = v
 			return err
 		default:
@@ -46,6 +73,7 @@ func decodeUsagePage(body []byte) (usagePage, error) {
 			err = errUnusualPage
 		}
 	}
+	d.records = page.UsageRecords
 	return page, err
 }
 
@@ -56,23 +84,23 @@ func (s *scanner) usageRecord(rec *UsageRecord) error {
 		var err error
 		switch string(key) {
 		case "account_sid":
-			rec.AccountSID, err = s.str()
+			rec.AccountSID, err = s.str(fieldAccountSID)
 		case "category":
-			rec.Category, err = s.str()
+			rec.Category, err = s.str(fieldCategory)
 		case "start_date":
-			rec.StartDate, err = s.str()
+			rec.StartDate, err = s.str(fieldStartDate)
 		case "description":
-			rec.Description, err = s.nullableString()
+			rec.Description, err = s.nullableString(fieldDescription)
 		case "end_date":
-			rec.EndDate, err = s.nullableString()
+			rec.EndDate, err = s.nullableString(fieldEndDate)
 		case "count_unit":
-			rec.CountUnit, err = s.nullableString()
+			rec.CountUnit, err = s.nullableString(fieldCountUnit)
 		case "usage_unit":
-			rec.UsageUnit, err = s.nullableString()
+			rec.UsageUnit, err = s.nullableString(fieldUsageUnit)
 		case "price_unit":
-			rec.PriceUnit, err = s.nullableString()
+			rec.PriceUnit, err = s.nullableString(fieldPriceUnit)
 		case "uri":
-			rec.URI, err = s.nullableString()
+			rec.URI, err = s.nullableString(-1)
 		case "count":
 			rec.Count, err = s.decimal()
 		case "usage":
@@ -96,29 +124,34 @@ func (s *scanner) usageRecord(rec *UsageRecord) error {
 type scanner struct {
 	data []byte
 	pos  int
-	// lastAsOf caches the last timestamp: every record of a page has the
-	// same as_of.
-	lastAsOfRaw string
-	lastAsOf    Timestamp
-	// strings holds the short strings seen so far: account SIDs,
-	// categories, descriptions and units repeat on every day of a page.
-	strings map[string]string
+	d    *usageDecoder
 }
 
-// intern returns raw as a string, sharing one copy of each short value.
-func (s *scanner) intern(raw []byte) string {
-	if len(raw) > 64 {
-		return string(raw) // URIs: unique per record
+// intern returns raw as a string shared by every record with the same
+// value of field (see the field constants); field -1 is a value that does
+// not repeat, such as a record's URI.
+func (d *usageDecoder) intern(raw []byte, field int) *string {
+	if field < 0 {
+		if len(d.uris) == cap(d.uris) {
+			d.uris = make([]string, 0, 1024)
+		}
+		d.uris = append(d.uris, string(raw))
+		return &d.uris[len(d.uris)-1]
 	}
-	if v, ok := s.strings[string(raw)]; ok {
-		return v
+	if p := d.last[field]; p != nil && *p == string(raw) {
+		return p
 	}
-	if s.strings == nil {
-		s.strings = make(map[string]string, 256)
+	p, ok := d.strings[string(raw)]
+	if !ok {
+		if d.strings == nil {
+			d.strings = make(map[string]*string, 256)
+		}
+		v := string(raw)
+		p = &v
+		d.strings[v] = p
 	}
-	v := string(raw)
-	s.strings[v] = v
-	return v
+	d.last[field] = p
+	return p
 }
 
 func (s *scanner) space() {
@@ -248,6 +281,35 @@ func (s *scanner) rawString() ([]byte, bool, error) {
 	return nil, false, errUnusualPage
 }
 
+// skipString passes over a string the decoder does not keep, such as the
+// eight URIs of a record's subresource_uris, which are most of a usage
+// page. It finds the closing quote as a JSON parser must, but does not
+// check the bytes before it: a control character or a bad escape inside a
+// skipped value, which encoding/json would refuse, does not stop the page.
+func (s *scanner) skipString() error {
+	if !s.consume('"') {
+		return errUnusualPage
+	}
+	start := s.pos
+	for {
+		i := bytes.IndexByte(s.data[s.pos:], '"')
+		if i < 0 {
+			return errUnusualPage
+		}
+		end := s.pos + i
+		s.pos = end + 1
+		// The quote ends the string unless an odd number of backslashes
+		// escapes it.
+		backslashes := 0
+		for end-backslashes > start && s.data[end-backslashes-1] == '\\' {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return nil
+		}
+	}
+}
+
 // plainStringByte marks the bytes a JSON string holds as themselves:
 // printable ASCII other than the quote and the backslash.
 var plainStringByte = func() (t [256]bool) {
@@ -303,20 +365,29 @@ func caseVariant(key []byte, keys []string) bool {
 	return false
 }
 
-func (s *scanner) str() (string, error) {
-	raw, escaped, err := s.rawString()
+// str reads a string, interned as field (see usageDecoder.intern).
+func (s *scanner) str(field int) (string, error) {
+	p, err := s.strPointer(field)
 	if err != nil {
 		return "", err
 	}
+	return *p, nil
+}
+
+func (s *scanner) strPointer(field int) (*string, error) {
+	raw, escaped, err := s.rawString()
+	if err != nil {
+		return nil, err
+	}
 	if !escaped {
-		return s.intern(raw), nil
+		return s.d.intern(raw, field), nil
 	}
 	var v string
 	// The quotes around raw are part of the input.
 	if err := json.Unmarshal(s.data[s.pos-len(raw)-2:s.pos], &v); err != nil {
-		return "", errUnusualPage
+		return nil, errUnusualPage
 	}
-	return v, nil
+	return &v, nil
 }
 
 func (s *scanner) null() bool {
@@ -327,15 +398,12 @@ func (s *scanner) null() bool {
 	return false
 }
 
-func (s *scanner) nullableString() (*string, error) {
+// nullableString reads a string or null; strings are interned as field.
+func (s *scanner) nullableString(field int) (*string, error) {
 	if s.null() {
 		return nil, nil
 	}
-	v, err := s.str()
-	if err != nil {
-		return nil, err
-	}
-	return &v, nil
+	return s.strPointer(field)
 }
 
 // decimal reads a number, a string holding one, "" or null.
@@ -425,15 +493,16 @@ func (s *scanner) timestamp() (Timestamp, error) {
 	if len(raw) == 0 {
 		return Timestamp{}, nil
 	}
-	if string(raw) == s.lastAsOfRaw {
-		return s.lastAsOf, nil
+	d := s.d
+	if string(raw) == d.lastAsOfRaw {
+		return d.lastAsOf, nil
 	}
 	t, err := time.Parse(time.RFC3339, string(raw))
 	if err != nil {
 		return Timestamp{}, errUnusualPage
 	}
-	s.lastAsOfRaw, s.lastAsOf = string(raw), Timestamp{t.UTC()}
-	return s.lastAsOf, nil
+	d.lastAsOfRaw, d.lastAsOf = string(raw), Timestamp{t.UTC()}
+	return d.lastAsOf, nil
 }
 
 // skip reads any value.
@@ -444,8 +513,7 @@ func (s *scanner) skip() error {
 	case c == '[':
 		return s.array(s.skip)
 	case c == '"':
-		_, _, err := s.rawString()
-		return err
+		return s.skipString()
 	case c == 'n':
 		if s.null() {
 			return nil
