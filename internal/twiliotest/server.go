@@ -26,7 +26,11 @@ type Options struct {
 	Days        int              // days of daily usage history ending today (UTC), inclusive; 0 means 120
 	SIMs        int              // number of SIMs on the main account
 	Now         func() time.Time // clock; nil means time.Now. Data is generated for Now() at New.
-	Latency     time.Duration    // added to every request
+	// Latency is how long after a request arrives its response starts:
+	// the emulator builds the response meanwhile, as a remote server would,
+	// so its own work does not add to the latency a client sees unless it
+	// takes longer.
+	Latency time.Duration
 	// ConcurrencyLimit, when positive, answers requests in flight beyond it
 	// with 429, code 20429, Retry-After: 1.
 	ConcurrencyLimit int
@@ -225,7 +229,7 @@ func (s *Server) SetFaults(f Faults) {
 	s.faults = f
 }
 
-// SetLatency changes the latency added to every request.
+// SetLatency changes the latency of every request (see Options.Latency).
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -311,6 +315,41 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
+// delayedWriter holds a response back until a moment: its first write
+// waits for it.
+type delayedWriter struct {
+	http.ResponseWriter
+	ctx   context.Context
+	until time.Time
+	err   error // the request's end, if it came first
+	due   bool
+}
+
+func (w *delayedWriter) wait() error {
+	if !w.due {
+		w.due = true
+		if !sleep(w.ctx, time.Until(w.until)) {
+			w.err = w.ctx.Err()
+		}
+	}
+	return w.err
+}
+
+func (w *delayedWriter) WriteHeader(code int) {
+	if w.wait() == nil {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *delayedWriter) Write(b []byte) (int, error) {
+	if err := w.wait(); err != nil {
+		return 0, err
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *delayedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // statusWriter remembers the status written.
 type statusWriter struct {
 	http.ResponseWriter
@@ -335,6 +374,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ServeHTTP answers one request the way Twilio would.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	s.mu.Lock()
 	s.requestSeq++
@@ -356,7 +396,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 	w.Header().Set("Twilio-Request-Id", requestID(seq))
-	s.serve(sw, r)
+	s.serve(sw, r, arrived)
 }
 
 // requestID returns fmt.Sprintf("RQ%032x", seq).
@@ -368,7 +408,7 @@ func requestID(seq uint64) string {
 	return string(b)
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, arrived time.Time) {
 	svc := serviceOf(r.URL.Path)
 	if svc == "" || !hostMatches(r.Host, svc) {
 		writeError(w, notFound(r.URL.Path))
@@ -380,7 +420,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	p, ok := s.authenticate(r)
 	if !ok {
-		if sleep(r.Context(), latency) {
+		if sleep(r.Context(), time.Until(arrived.Add(latency))) {
 			writeError(w, errAuthenticate)
 		}
 		return
@@ -390,8 +430,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errTooManyRequests)
 		return
 	}
-	if !sleep(r.Context(), latency) {
-		return
+	if latency > 0 {
+		w = &delayedWriter{ResponseWriter: w, ctx: r.Context(), until: arrived.Add(latency)}
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: 20004, message: "Method not allowed"})

@@ -387,6 +387,34 @@ func TestConcurrencyLimit(t *testing.T) {
 	}
 }
 
+// A response starts Latency after its request arrived, whatever it is:
+// a page, an error, or a refused login.
+func TestLatency(t *testing.T) {
+	opts := testOptions()
+	opts.Latency = 150 * time.Millisecond
+	s := NewTestServer(t, opts)
+	usage := "/2010-04-01/Accounts/" + s.MainAccountSID() + "/Usage/Records/Daily.json"
+	for _, tc := range []struct {
+		name   string
+		creds  creds
+		target string
+		status int
+	}{
+		{"page", mainCreds(s), usage, http.StatusOK},
+		{"not found", mainCreds(s), "/2010-04-01/Accounts/" + s.MainAccountSID() + "/Nothing.json", http.StatusNotFound},
+		{"wrong secret", creds{s.MainAccountSID(), "wrong"}, usage, http.StatusUnauthorized},
+	} {
+		start := time.Now()
+		r := get(t, s, tc.creds, tc.target, "")
+		if elapsed := time.Since(start); elapsed < opts.Latency {
+			t.Errorf("%s: answered after %v, before the latency of %v", tc.name, elapsed, opts.Latency)
+		}
+		if r.status != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.name, r.status, tc.status)
+		}
+	}
+}
+
 func TestFaults(t *testing.T) {
 	s := NewTestServer(t, testOptions())
 	path := "/2010-04-01/Accounts/" + s.MainAccountSID() + "/Usage/Records/Daily.json"
