@@ -79,7 +79,7 @@ var errStreamUnavailable = errors.New("stream unavailable")
 // Read reads the configured streams, resuming from blobs (the state
 // Airbyte passed in), and writes every message to w. It returns an error
 // when any stream failed; every stream still gets a final status.
-func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blobs state.Blobs, w protocol.Writer) error {
+func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blobs state.Blobs, w protocol.Writer) (err error) {
 	readers := c.readers()
 	var errs []error
 	for _, cs := range streams {
@@ -94,11 +94,17 @@ func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blob
 	}
 
 	r := &run{
-		conn:   c,
-		emit:   newEmitter(w, c.now),
+		conn: c,
+		// A window of every partition being read can wait to be written.
+		emit:   newEmitter(w, c.now, partitionWorkers(c.cfg.Concurrency())),
 		states: states,
 		today:  c.now().UTC().Truncate(24 * time.Hour),
 	}
+	defer func() {
+		if werr := r.emit.close(); werr != nil && err == nil {
+			err = werr
+		}
+	}()
 	var failed []error
 	for _, cs := range streams {
 		name := cs.Stream.Name
