@@ -99,10 +99,12 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	slots := orDefault(opts.MaxConcurrency, 8)
 	tr := &transport{
 		next:           next,
 		origin:         origin,
-		slots:          make(chan struct{}, orDefault(opts.MaxConcurrency, 8)),
+		slots:          make(chan struct{}, slots),
+		bodies:         make(chan []byte, slots),
 		log:            log,
 		maxAttempts:    orDefault(opts.MaxAttempts, 10),
 		max5xxAttempts: orDefault(opts.Max5xxAttempts, 4),
@@ -180,7 +182,7 @@ func (c *Client) getDecoded(ctx context.Context, rawURL string, query url.Values
 			return fmt.Errorf("GET %s: %w", where, err)
 		}
 		err = decode(body)
-		release(resp) // decode keeps nothing of body
+		c.transport.release(resp) // decode keeps nothing of body
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
 			if attempt < c.transport.maxAttempts {

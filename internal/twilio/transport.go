@@ -26,6 +26,7 @@ type transport struct {
 	next   http.RoundTripper
 	origin *url.URL // nil: requests go where twilio-go sends them
 	slots  chan struct{}
+	bodies chan []byte // response buffers to reuse, up to one per slot
 	log    *slog.Logger
 
 	maxAttempts    int
@@ -106,7 +107,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.log.Debug("retrying Twilio request", "method", req.Method, "path", req.URL.Path,
 			"attempt", attempt, "status", status, "error", errString(err), "delay", delay)
 		if resp != nil {
-			release(resp)
+			t.release(resp)
 		}
 		if err := sleep(ctx, delay); err != nil {
 			return nil, err
@@ -135,7 +136,7 @@ func (t *transport) attempt(ctx context.Context, req *http.Request) (*http.Respo
 	if err != nil {
 		return nil, err
 	}
-	body, err := readAll(resp.Body, resp.ContentLength)
+	body, err := t.readAll(resp.Body, resp.ContentLength)
 	resp.Body.Close()
 	if err != nil {
 		return nil, &truncatedError{err: err}
@@ -156,17 +157,21 @@ func isTruncated(err error) bool {
 }
 
 // readAll reads r to its end into a buffer sized for length when the
-// server announced it: usage pages are megabytes. Large buffers come from
-// bodyPool, and whoever is done with a response gives its buffer back
-// with release.
-func readAll(r io.Reader, length int64) ([]byte, error) {
+// server announced it: usage pages are megabytes. Large buffers are kept
+// for reuse: whoever is done with a response gives its buffer back with
+// release.
+func (t *transport) readAll(r io.Reader, length int64) ([]byte, error) {
 	if length <= 0 || length > 64<<20 {
 		return io.ReadAll(r)
 	}
 	var buf []byte
-	if length >= pooledBodySize {
-		if p, ok := bodyPool.Get().(*[]byte); ok && int64(cap(*p)) > length {
-			buf = (*p)[:0]
+	if length >= reusedBodySize {
+		select {
+		case b := <-t.bodies:
+			if int64(cap(b)) > length {
+				buf = b[:0]
+			}
+		default:
 		}
 	}
 	if buf == nil {
@@ -179,11 +184,9 @@ func readAll(r io.Reader, length int64) ([]byte, error) {
 
 // A backfill reads gigabytes of usage pages, each read whole, decoded
 // into fresh strings and dropped: reusing their buffers spares the
-// allocator and the garbage collector that churn. Smaller bodies are
-// not worth pooling.
-const pooledBodySize = 64 << 10
-
-var bodyPool sync.Pool // of *[]byte
+// allocator and the garbage collector that churn. The transport keeps one
+// buffer per concurrency slot at most. Smaller bodies are not worth it.
+const reusedBodySize = 64 << 10
 
 // bufferedBody is a response body already read whole.
 type bufferedBody struct {
@@ -195,14 +198,17 @@ func (*bufferedBody) Close() error { return nil }
 
 // release gives resp's body buffer back for another response. Nothing may
 // use the body, or anything sliced from it, afterwards.
-func release(resp *http.Response) {
+func (t *transport) release(resp *http.Response) {
 	b, ok := resp.Body.(*bufferedBody)
-	if !ok || cap(b.data) < pooledBodySize {
+	if !ok || cap(b.data) < reusedBodySize {
 		return
 	}
 	data := b.data[:0]
 	b.data, b.Reader = nil, bytes.NewReader(nil)
-	bodyPool.Put(&data)
+	select {
+	case t.bodies <- data:
+	default:
+	}
 }
 
 // pause holds every new request of the client for d: Twilio's

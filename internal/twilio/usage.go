@@ -68,7 +68,11 @@ func (c *Client) UsageToday(ctx context.Context, sid string) error {
 }
 
 func (c *Client) usagePages(ctx context.Context, next string, query url.Values, yield func([]UsageRecord) error) error {
-	var dec usageDecoder
+	dec := usageDecoders.Get().(*usageDecoder)
+	defer func() {
+		dec.reset()
+		usageDecoders.Put(dec)
+	}()
 	for next != "" {
 		where := describe(next, query)
 		var page usagePage

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -44,6 +45,19 @@ const (
 	fieldPriceUnit
 	numInternedFields
 )
+
+// usageDecoders keeps decoders between listings, for their records slices:
+// a backfill lists hundreds of windows of a thousand records a page.
+var usageDecoders = sync.Pool{New: func() any { return new(usageDecoder) }}
+
+// reset readies d for another listing. The records slice stays, to be
+// overwritten; the strings handed out stay with the records that have them.
+func (d *usageDecoder) reset() {
+	clear(d.strings)
+	d.last = [numInternedFields]*string{}
+	d.lastAsOfRaw, d.lastAsOf = "", Timestamp{}
+	d.uris = nil
+}
 
 // decode decodes one page. The page's records live until the next call.
 func (d *usageDecoder) decode(body []byte) (usagePage, error) {
