@@ -60,7 +60,7 @@ func (c *Connector) readAccounts(ctx context.Context, r *run, cs catalog.Configu
 		}
 		rows = append(rows, row)
 	}
-	return r.emit.checkpoint(cs.Stream.Name, rows, nil, emptyState, false)
+	return r.emit.checkpoint(cs.Stream.Name, rows, nil, nil, emptyState, false)
 }
 
 func emptyState() json.RawMessage { return json.RawMessage(`{}`) }

@@ -46,6 +46,10 @@ func (c *capture) Write(m protocol.Message) error {
 	if c.cancel != nil && c.states >= c.stopAfterStates {
 		return errors.New("killed")
 	}
+	if r, ok := m.(protocol.Record); ok {
+		r.Data = bytes.Clone(r.Data) // Write may not keep it
+		m = r
+	}
 	c.msgs = append(c.msgs, m)
 	if _, ok := m.(protocol.State); ok {
 		c.states++

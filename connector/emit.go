@@ -107,10 +107,15 @@ func (e *emitter) estimate(stream string, rows int64) error {
 // writing goroutine, after the rows are written, so the cursors they
 // touch belong to it once the partitions have started. When throttled,
 // the STATE is written only if stateInterval has passed since the
-// stream's last one.
-func (e *emitter) checkpoint(stream string, rows []json.RawMessage, advance func(), blob func() json.RawMessage, throttled bool) error {
+// stream's last one. arena, if not nil, holds the rows and is freed once
+// they are written.
+func (e *emitter) checkpoint(stream string, rows []json.RawMessage, arena *rowArena, advance func(), blob func() json.RawMessage, throttled bool) error {
 	return e.do(func() error {
-		if err := e.records(stream, rows); err != nil {
+		err := e.records(stream, rows)
+		if arena != nil {
+			arena.free()
+		}
+		if err != nil {
 			return err
 		}
 		if advance != nil {

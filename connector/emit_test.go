@@ -52,7 +52,7 @@ func TestEmitterQueuesWhileTheConsumerWaits(t *testing.T) {
 		row := json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))
 		done := make(chan error, 1)
 		go func() {
-			done <- e.checkpoint("s", []json.RawMessage{row}, func() { cursor = i }, func() json.RawMessage {
+			done <- e.checkpoint("s", []json.RawMessage{row}, nil, func() { cursor = i }, func() json.RawMessage {
 				return json.RawMessage(fmt.Sprintf(`{"cursor":%d}`, cursor))
 			}, false)
 		}()

@@ -2,6 +2,7 @@ package connector
 
 import (
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/twilio-elt/twilio-elt/internal/twilio"
@@ -12,20 +13,43 @@ import (
 
 // rowArena hands out encoded rows carved from shared chunks: a window's
 // thousands of small rows cost a few allocations instead of one each.
-type rowArena struct{ chunk []byte }
+// Once the rows are written, free gives the chunks back for other windows.
+type rowArena struct {
+	chunk []byte
+	used  [][]byte // chunks handed out before chunk
+}
 
 const arenaChunk = 256 << 10
+
+var arenaChunks = sync.Pool{New: func() any { return new([arenaChunk]byte) }}
 
 // add appends one row with encode and returns it. A row larger than what
 // is left of the chunk moves the chunk (rows already handed out keep the
 // old one).
 func (a *rowArena) add(encode func([]byte) []byte) json.RawMessage {
 	if cap(a.chunk)-len(a.chunk) < 4<<10 {
-		a.chunk = make([]byte, 0, arenaChunk)
+		if a.chunk != nil {
+			a.used = append(a.used, a.chunk)
+		}
+		a.chunk = arenaChunks.Get().(*[arenaChunk]byte)[:0]
 	}
-	start := len(a.chunk)
+	start, chunk := len(a.chunk), a.chunk
 	a.chunk = encode(a.chunk)
+	if cap(a.chunk) != cap(chunk) {
+		a.used = append(a.used, chunk) // outgrown: rows handed out keep it
+	}
 	return a.chunk[start:len(a.chunk):len(a.chunk)]
+}
+
+// free gives a's chunks back. Nothing may use the rows it handed out
+// afterwards.
+func (a *rowArena) free() {
+	for _, c := range append(a.used, a.chunk) {
+		if cap(c) == arenaChunk {
+			arenaChunks.Put((*[arenaChunk]byte)(c[:arenaChunk]))
+		}
+	}
+	*a = rowArena{}
 }
 
 // appendJSON appends r as json.Marshal would encode it.
@@ -74,13 +98,15 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	last := 0
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '<' || c == '>' || c == '&':
+		switch jsonByte[s[i]] {
+		case plainByte:
+			continue
+		case htmlByte:
+			c := s[i]
 			b = append(b, s[last:i]...)
 			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			last = i + 1
-		case c < 0x20 || c >= 0x7f || c == '"' || c == '\\':
+		default:
 			enc, _ := json.Marshal(s)
 			return append(b[:start], enc...)
 		}
@@ -88,6 +114,25 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[last:]...)
 	return append(b, '"')
 }
+
+// How appendString treats each byte.
+const (
+	plainByte = iota // copied as is
+	htmlByte         // <, > and &: escaped as json.Marshal does
+	otherByte        // quotes, backslashes, control and non-ASCII bytes
+)
+
+var jsonByte = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			t[c] = htmlByte
+		case c < 0x20 || c >= 0x7f || c == '"' || c == '\\':
+			t[c] = otherByte
+		}
+	}
+	return t
+}()
 
 const hexDigits = "0123456789abcdef"
 

@@ -87,7 +87,7 @@ func (c *Connector) readSIMUsageRecords(ctx context.Context, r *run, cs catalog.
 	if err := forEachPartition(ctx, partitionWorkers(c.cfg.Concurrency()), parts, u.readPartition); err != nil {
 		return err
 	}
-	return r.emit.checkpoint(name, nil, nil, u.blob, false)
+	return r.emit.checkpoint(name, nil, nil, nil, u.blob, false)
 }
 
 type simUsageRead struct {
@@ -116,7 +116,7 @@ func (u *simUsageRead) readPartition(ctx context.Context, p simPartition) error 
 			complete = yesterday
 		}
 		advance := func() { advanceCursor(u.st, p.sid, complete, time.RFC3339) }
-		if err := u.r.emit.checkpoint(u.name, rows, advance, u.blob, u.throttled); err != nil {
+		if err := u.r.emit.checkpoint(u.name, rows, nil, advance, u.blob, u.throttled); err != nil {
 			return err
 		}
 	}

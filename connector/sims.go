@@ -50,7 +50,7 @@ func (c *Connector) readSIMs(ctx context.Context, r *run, cs catalog.Configured)
 		}
 		rows = append(rows, row)
 	}
-	return r.emit.checkpoint(cs.Stream.Name, rows, nil, emptyState, false)
+	return r.emit.checkpoint(cs.Stream.Name, rows, nil, nil, emptyState, false)
 }
 
 // listSIMs returns the account's SIMs once per run: the sims stream and

@@ -91,7 +91,7 @@ func (c *Connector) readUsageRecords(ctx context.Context, r *run, cs catalog.Con
 	if err != nil {
 		return err
 	}
-	return r.emit.checkpoint(name, nil, nil, u.blob, false)
+	return r.emit.checkpoint(name, nil, nil, nil, u.blob, false)
 }
 
 // usageRead is one read of the usage_records stream.
@@ -110,7 +110,7 @@ func (u *usageRead) blob() json.RawMessage { return u.st.Airbyte() }
 
 func (u *usageRead) readPartition(ctx context.Context, p usagePartition) error {
 	for _, w := range windows(p.first, p.last, usageWindowDays) {
-		rows, err := u.readWindow(ctx, p.sid, w)
+		rows, arena, err := u.readWindow(ctx, p.sid, w)
 		if err != nil {
 			if !u.isMain(p.sid) && (twilio.IsNotFound(err) || twilio.IsUnauthorized(err)) {
 				u.conn.log.Warn("skipping subaccount whose usage Twilio will not show", "account_sid", p.sid, "error", err.Error())
@@ -132,7 +132,7 @@ func (u *usageRead) readPartition(ctx context.Context, p usagePartition) error {
 			})
 		}
 		advance := func() { advanceCursor(u.st, p.sid, complete, time.DateOnly) }
-		if err := u.r.emit.checkpoint(u.name, rows, advance, u.blob, u.throttled); err != nil {
+		if err := u.r.emit.checkpoint(u.name, rows, arena, advance, u.blob, u.throttled); err != nil {
 			return err
 		}
 	}
@@ -142,13 +142,17 @@ func (u *usageRead) readPartition(ctx context.Context, p usagePartition) error {
 func (u *usageRead) isMain(sid string) bool { return sid == u.conn.cfg.AccountSID }
 
 // readWindow reads one window of one account, retrying with smaller pages
-// when Twilio keeps failing on large ones.
-func (u *usageRead) readWindow(ctx context.Context, sid string, w window) ([]json.RawMessage, error) {
+// when Twilio keeps failing on large ones. The rows live in the arena.
+func (u *usageRead) readWindow(ctx context.Context, sid string, w window) ([]json.RawMessage, *rowArena, error) {
 	pageSize := usagePageSize
 	for {
-		rows, err := u.fetchWindow(ctx, sid, w, pageSize)
-		if err == nil || !twilio.IsTransient(err) || pageSize <= minUsagePageSize || ctx.Err() != nil {
-			return rows, err
+		rows, arena, err := u.fetchWindow(ctx, sid, w, pageSize)
+		if err == nil {
+			return rows, arena, nil
+		}
+		arena.free()
+		if !twilio.IsTransient(err) || pageSize <= minUsagePageSize || ctx.Err() != nil {
+			return nil, nil, err
 		}
 		pageSize = max(minUsagePageSize, pageSize/4)
 		u.conn.log.Warn("Twilio keeps failing on this window; reading it again with smaller pages",
@@ -156,9 +160,9 @@ func (u *usageRead) readWindow(ctx context.Context, sid string, w window) ([]jso
 	}
 }
 
-func (u *usageRead) fetchWindow(ctx context.Context, sid string, w window, pageSize int) ([]json.RawMessage, error) {
+func (u *usageRead) fetchWindow(ctx context.Context, sid string, w window, pageSize int) ([]json.RawMessage, *rowArena, error) {
 	var rows []json.RawMessage
-	var arena rowArena
+	arena := new(rowArena)
 	err := u.conn.api.DailyUsage(ctx, sid, w.first, w.last, pageSize, func(page []twilio.UsageRecord) error {
 		for _, in := range page {
 			if in.AccountSID != sid {
@@ -183,5 +187,5 @@ func (u *usageRead) fetchWindow(ctx context.Context, sid string, w window, pageS
 		}
 		return nil
 	})
-	return rows, err
+	return rows, arena, err
 }

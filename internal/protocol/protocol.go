@@ -108,7 +108,8 @@ func (Spec) message()             {}
 func (Catalog) message()          {}
 
 // Writer receives messages. Implementations are safe for concurrent use
-// and write each message whole.
+// and write each message whole. Write must not keep a Record's Data after
+// it returns: the connector reuses that memory for later records.
 type Writer interface {
 	Write(Message) error
 }
