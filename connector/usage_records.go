@@ -87,7 +87,8 @@ func (c *Connector) readUsageRecords(ctx context.Context, r *run, cs catalog.Con
 	for _, p := range parts {
 		u.days += window{p.first, p.last}.days()
 	}
-	err = forEachPartition(ctx, partitionWorkers(c.cfg.Concurrency()), parts, u.readPartition)
+	windowsOf := func(p usagePartition) []window { return windows(p.first, p.last, usageWindowDays) }
+	err = forEachWindow(ctx, partitionWorkers(c.cfg.Concurrency()), parts, windowsOf, u.readPartitionWindow)
 	if err != nil {
 		return err
 	}
@@ -108,35 +109,44 @@ type usageRead struct {
 
 func (u *usageRead) blob() json.RawMessage { return u.st.Airbyte() }
 
-func (u *usageRead) readPartition(ctx context.Context, p usagePartition) error {
-	for _, w := range windows(p.first, p.last, usageWindowDays) {
-		rows, arena, err := u.readWindow(ctx, p.sid, w)
-		if err != nil {
-			if !u.isMain(p.sid) && (twilio.IsNotFound(err) || twilio.IsUnauthorized(err)) {
-				u.conn.log.Warn("skipping subaccount whose usage Twilio will not show", "account_sid", p.sid, "error", err.Error())
-				return nil
-			}
-			return fmt.Errorf("read usage of %s from %s to %s: %w", p.sid,
-				w.first.Format(time.DateOnly), w.last.Format(time.DateOnly), err)
+// readPartitionWindow reads one window of one account and hands it over
+// in its turn.
+func (u *usageRead) readPartitionWindow(ctx context.Context, r windowRead[usagePartition]) (bool, error) {
+	p, w := r.part, r.w
+	rows, arena, err := u.readWindow(ctx, p.sid, w)
+	if !r.waitTurn() {
+		// An earlier window failed or ended the partition: the cursor
+		// must not move past it.
+		if arena != nil {
+			arena.free()
 		}
-		// The cursor never passes the last complete UTC day: today's rows
-		// are still filling in and will be read again.
-		complete := w.last
-		if yesterday := u.r.today.AddDate(0, 0, -1); complete.After(yesterday) {
-			complete = yesterday
-		}
-		if len(rows) > 0 {
-			// The first window with data tells how many rows a day brings.
-			u.estimateOnce.Do(func() {
-				u.r.emit.estimate(u.name, int64(len(rows))*int64(u.days)/int64(w.days()))
-			})
-		}
-		advance := func() { advanceCursor(u.st, p.sid, complete, time.DateOnly) }
-		if err := u.r.emit.checkpoint(u.name, rows, arena, advance, u.blob, u.throttled); err != nil {
-			return err
-		}
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		if !u.isMain(p.sid) && (twilio.IsNotFound(err) || twilio.IsUnauthorized(err)) {
+			u.conn.log.Warn("skipping subaccount whose usage Twilio will not show", "account_sid", p.sid, "error", err.Error())
+			return false, nil
+		}
+		return false, fmt.Errorf("read usage of %s from %s to %s: %w", p.sid,
+			w.first.Format(time.DateOnly), w.last.Format(time.DateOnly), err)
+	}
+	// The cursor never passes the last complete UTC day: today's rows
+	// are still filling in and will be read again.
+	complete := w.last
+	if yesterday := u.r.today.AddDate(0, 0, -1); complete.After(yesterday) {
+		complete = yesterday
+	}
+	if len(rows) > 0 {
+		// The first window with data tells how many rows a day brings.
+		u.estimateOnce.Do(func() {
+			u.r.emit.estimate(u.name, int64(len(rows))*int64(u.days)/int64(w.days()))
+		})
+	}
+	advance := func() { advanceCursor(u.st, p.sid, complete, time.DateOnly) }
+	if err := u.r.emit.checkpoint(u.name, rows, arena, advance, u.blob, u.throttled); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func (u *usageRead) isMain(sid string) bool { return sid == u.conn.cfg.AccountSID }
