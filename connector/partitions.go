@@ -279,12 +279,21 @@ func (q *windowQueue[P]) take() (r windowRead[P], first, ok bool) {
 	}
 }
 
+// finish ends a window handed out by take, queueing the windows it let go
+// on. Workers wait only when nothing is queued: each new window wakes one,
+// and the end of the last read wakes them all to leave.
 func (q *windowQueue[P]) finish(later []windowRead[P]) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.reading--
 	q.later = append(q.later, later...)
-	q.cond.Broadcast()
+	if q.reading == 0 && len(q.later) == 0 && len(q.parts) == 0 {
+		q.cond.Broadcast()
+		return
+	}
+	for range later {
+		q.cond.Signal()
+	}
 }
 
 // stop wakes the workers waiting for a window once ctx has ended.
