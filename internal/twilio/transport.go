@@ -175,18 +175,21 @@ func (t *transport) readAll(r io.Reader, length int64) ([]byte, error) {
 	if length <= 0 || length > 64<<20 {
 		return io.ReadAll(r)
 	}
+	// bytes.Buffer.ReadFrom wants MinRead bytes free to see the end, or it
+	// grows the buffer, copying the body, just before EOF.
+	size := int(length) + bytes.MinRead
 	var buf []byte
 	if length >= reusedBodySize {
 		select {
 		case b := <-t.bodies:
-			if int64(cap(b)) > length {
+			if cap(b) >= size {
 				buf = b[:0]
 			}
 		default:
 		}
 	}
 	if buf == nil {
-		buf = make([]byte, 0, length+1)
+		buf = make([]byte, 0, size)
 	}
 	b := bytes.NewBuffer(buf)
 	_, err := b.ReadFrom(r)
