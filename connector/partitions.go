@@ -111,40 +111,13 @@ func windows(first, last time.Time, size int) []window {
 func partitionWorkers(maxConcurrency int) int { return 2 * maxConcurrency }
 
 // forEachPartition runs fn for every item with at most workers running at
-// once. It stops starting new items when ctx ends and returns every
-// error fn returned.
+// once: forEachWindow with each item read whole, as one piece. It stops
+// starting new items when ctx ends and returns every error fn returned.
 func forEachPartition[T any](ctx context.Context, workers int, items []T, fn func(context.Context, T) error) error {
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	next := make(chan T)
-	for range max(1, min(workers, len(items))) {
-		wg.Go(func() {
-			for it := range next {
-				if err := fn(ctx, it); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			}
-		})
-	}
-feed:
-	for _, it := range items {
-		select {
-		case next <- it:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	whole := func(T) []window { return []window{{}} }
+	return forEachWindow(ctx, workers, items, whole, func(ctx context.Context, r windowRead[T]) (bool, error) {
+		return false, fn(ctx, r.part)
+	})
 }
 
 // windowRead is one window of one partition to read.
