@@ -95,7 +95,7 @@ func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blob
 
 	r := &run{
 		conn: c,
-		// A window of every partition being read can wait to be written.
+		// Every window being read can wait to be written.
 		emit:   newEmitter(w, c.now, partitionWorkers(c.cfg.Concurrency())),
 		states: states,
 		today:  c.now().UTC().Truncate(24 * time.Hour),

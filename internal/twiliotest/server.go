@@ -29,7 +29,8 @@ type Options struct {
 	// Latency is how long after a request arrives its response starts:
 	// the emulator builds the response meanwhile, as a remote server would,
 	// so its own work does not add to the latency a client sees unless it
-	// takes longer.
+	// takes longer. A request over the concurrency limit, or for a host or
+	// path of no Twilio service, is answered at once.
 	Latency time.Duration
 	// ConcurrencyLimit, when positive, answers requests in flight beyond it
 	// with 429, code 20429, Retry-After: 1.
