@@ -13,13 +13,8 @@ import (
 	"github.com/twilio-elt/twilio-elt/internal/hugeheap"
 )
 
-// heapAdvised is how much of the heap's growth hugeheap advises for huge
-// pages: more than a read's working heap at max_concurrency 16 (~110 MB),
-// and only address space until it is used.
-const heapAdvised = 256 << 20
-
 func main() {
-	go hugeheap.Prepare(heapAdvised) // a few ms, off the way of the command
+	go hugeheap.Prepare(cli.HeapAdvised) // a few milliseconds the command need not wait for
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.TapMain(ctx, os.Args[1:], cli.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
