@@ -13,9 +13,11 @@
 // never touches, advises its pages and lets the garbage collector free
 // it. The runtime hands out free pages lowest address first, so the heap
 // allocations that follow land in the advised range and fault in 2 MiB
-// at a time. This relies on the runtime keeping the pages mapped, as
-// Linux's runtime does: if a later runtime does not, the heap is what it
-// would have been without Prepare, and no data is affected.
+// at a time. This relies on the runtime keeping the pages mapped: on
+// Linux it gives free pages back with MADV_DONTNEED, which keeps the
+// advice, and never maps heap it has already mapped again. If a later
+// runtime does, the heap is what it would have been without Prepare; no
+// data is affected either way.
 package hugeheap
 
 import "sync"
