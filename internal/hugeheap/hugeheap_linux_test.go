@@ -99,3 +99,13 @@ func TestGODEBUGDisablethpIsHonoured(t *testing.T) {
 		}
 	}
 }
+
+func TestPrepareHonoursGODEBUGDisablethp(t *testing.T) {
+	if mode := thpMode(); mode != "madvise" {
+		t.Skipf("the system's THP mode is %q: Prepare acts only under \"madvise\"", mode)
+	}
+	t.Setenv("GODEBUG", "disablethp=1")
+	if prepare(8 << 20) {
+		t.Error("prepare advised the heap under GODEBUG=disablethp=1")
+	}
+}
