@@ -15,9 +15,9 @@
 // allocations that follow land in the advised range and fault in 2 MiB
 // at a time. This relies on the runtime keeping the pages mapped: on
 // Linux it gives free pages back with MADV_DONTNEED, which keeps the
-// advice, and never maps heap it has already mapped again. If a later
-// runtime does, the heap is what it would have been without Prepare; no
-// data is affected either way.
+// advice, and maps heap it has mapped before again only under
+// GODEBUG=harddecommit=1. Where the advice is lost, the heap is what it
+// would have been without Prepare; no data is affected either way.
 package hugeheap
 
 import "sync"
