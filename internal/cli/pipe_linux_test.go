@@ -34,5 +34,4 @@ func TestEnlargePipe(t *testing.T) {
 	if want := max(before, limit); after != want {
 		t.Errorf("pipe size %d after enlargePipe, want %d (was %d)", after, want, before)
 	}
-
 }

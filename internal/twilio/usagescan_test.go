@@ -37,7 +37,7 @@ func TestDecodeUsagePageAgreesWithEncodingJSON(t *testing.T) {
 	for _, page := range usagePages {
 		got, err := new(usageDecoder).decode([]byte(page))
 		if err != nil {
-			t.Errorf("decodeUsagePage(%s): %v", page, err)
+			t.Errorf("decode(%s): %v", page, err)
 			continue
 		}
 		var want usagePage
@@ -50,7 +50,7 @@ func TestDecodeUsagePageAgreesWithEncodingJSON(t *testing.T) {
 	}
 	for _, page := range unusualPages {
 		if _, err := new(usageDecoder).decode([]byte(page)); err == nil {
-			t.Errorf("decodeUsagePage accepted %s", page)
+			t.Errorf("decode accepted %s", page)
 		}
 	}
 }
@@ -106,7 +106,7 @@ func TestDecodeUsagePageKeepsNothingOfTheBody(t *testing.T) {
 		body := []byte(page)
 		got, err := new(usageDecoder).decode(body)
 		if err != nil {
-			t.Fatalf("decodeUsagePage(%s): %v", page, err)
+			t.Fatalf("decode(%s): %v", page, err)
 		}
 		var want usagePage
 		if err := json.Unmarshal([]byte(page), &want); err != nil {
