@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/twilio-elt/twilio-elt/internal/pipeline"
 	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
 	"github.com/twilio-elt/twilio-elt/transforms"
@@ -45,7 +46,7 @@ func tableChecksums(t *testing.T, path string) map[string]string {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	sums, err := d.Checksums(context.Background(), transforms.Tables(), "as_of")
+	sums, err := d.Checksums(context.Background(), pipeline.Tables(), "as_of")
 	if err != nil {
 		t.Fatal(err)
 	}

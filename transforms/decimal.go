@@ -22,6 +22,16 @@ var (
 	errIntTooLarge = errors.New("does not fit a 64-bit integer")
 )
 
+// NullDecimal is a nullable scale-9 decimal: a DECIMAL(38, 9) value that
+// may be NULL.
+type NullDecimal struct {
+	Num   decimal128.Num
+	Valid bool
+}
+
+// IsZero reports whether d is NULL or zero.
+func (d NullDecimal) IsZero() bool { return !d.Valid || d.Num == (decimal128.Num{}) }
+
 var pow10 = func() [19]uint64 {
 	var p [19]uint64
 	p[0] = 1

@@ -99,6 +99,22 @@ type Normalizer struct {
 	// the shipped taxonomy lacks, not yet taken by UnknownCategories.
 	categories map[string]struct{}
 	unknown    []string
+	// accounts holds the accounts records added since TakeAccounts.
+	accounts []AccountName
+}
+
+// AccountName is what the cost model needs of an accounts record: the
+// name people know the account by (its display name, else Twilio's
+// friendly name) and its parent, the account billed for it.
+type AccountName struct {
+	SID, Name, Parent string
+}
+
+// TakeAccounts returns the accounts records added since the last call.
+func (n *Normalizer) TakeAccounts() []AccountName {
+	a := n.accounts
+	n.accounts = nil
+	return a
 }
 
 type tableBuilder struct {
@@ -190,10 +206,7 @@ func (f *fields) err() error {
 }
 
 // dec is a nullable decimal.
-type dec struct {
-	v     decimal128.Num
-	valid bool
-}
+type dec = NullDecimal
 
 // num parses a JSON number (or a string holding one; "" and null are
 // NULL) as an exact decimal.
@@ -211,7 +224,7 @@ func (f *fields) num(name string, raw json.RawMessage) dec {
 		f.fail(name, strconv.Quote(s), err)
 		return dec{}
 	}
-	return dec{v, true}
+	return dec{Num: v, Valid: true}
 }
 
 // nint is a nullable integer.
@@ -222,10 +235,10 @@ type nint struct {
 
 func (f *fields) integer(name string, raw json.RawMessage) nint {
 	d := f.num(name, raw)
-	if !d.valid {
+	if !d.Valid {
 		return nint{}
 	}
-	v, err := toInt64(d.v)
+	v, err := toInt64(d.Num)
 	if err != nil {
 		f.fail(name, string(raw), err)
 		return nint{}
@@ -307,11 +320,11 @@ func appendString(b array.Builder, s *string) {
 
 func appendDec(b array.Builder, d dec) {
 	db := b.(*array.Decimal128Builder)
-	if !d.valid {
+	if !d.Valid {
 		db.AppendNull()
 		return
 	}
-	db.Append(d.v)
+	db.Append(d.Num)
 }
 
 func appendInt(b array.Builder, v nint) {
@@ -368,6 +381,17 @@ func (n *Normalizer) addAccount(data []byte) (GroupKey, error) {
 	case parent != nil:
 		n.billing[in.SID] = *parent
 	}
+	name := AccountName{SID: in.SID}
+	for _, s := range []*string{in.DisplayName, in.FriendlyName} {
+		if s != nil && *s != "" {
+			name.Name = *s
+			break
+		}
+	}
+	if parent != nil {
+		name.Parent = *parent
+	}
+	n.accounts = append(n.accounts, name)
 	tb := n.builders[Accounts]
 	b := tb.b
 	b.Field(0).(*array.StringBuilder).Append(in.SID)
@@ -428,7 +452,7 @@ func (n *Normalizer) addUsage(data []byte) (GroupKey, error) {
 			n.unknown = append(n.unknown, in.Category)
 		}
 	}
-	zero := func(d dec) bool { return !d.valid || d.v == (decimal128.Num{}) }
+	zero := func(d dec) bool { return !d.Valid || d.Num == (decimal128.Num{}) }
 	if !n.opts.KeepZeroRows && zero(count) && zero(usage) && zero(price) {
 		return k, nil
 	}
@@ -606,13 +630,13 @@ func addInt(a, b nint) nint {
 }
 
 func addDec(a, b dec) dec {
-	if !a.valid {
+	if !a.Valid {
 		return b
 	}
-	if !b.valid {
+	if !b.Valid {
 		return a
 	}
-	return dec{a.v.Add(b.v), true}
+	return dec{Num: a.Num.Add(b.Num), Valid: true}
 }
 
 func (a amounts) add(b amounts) amounts {

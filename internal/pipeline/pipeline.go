@@ -4,11 +4,20 @@
 // records into bounded Arrow batches and commits them, with the stream
 // states they complete, through a warehouse.Destination.
 //
-// A batch ends at a STATE (at most one commit per CommitInterval) or at
-// MaxRows rows; a batch cut at the row bound is committed with the states
-// already received only, which is safe: a cursor moves only after all its
-// records. The Loader tracks the replace groups of the run: the first
-// batch that sees a group replaces it, later batches only insert.
+// A batch ends at a STATE, once CommitInterval has passed since the last
+// commit or MaxRows rows are pending, or at 2 × MaxRows rows; a batch cut
+// at the row bound is committed with the states already received only,
+// which is safe: a cursor moves only after all its records. The Loader
+// tracks the replace groups of the run: the first batch that sees a group
+// replaces it, later batches only insert.
+//
+// Each batch also carries the cost model of the account-days it touches
+// (package transforms/costmodel): the Loader attributes every such day in
+// Go from its usage rows — those of the batch, plus, for a day an earlier
+// batch of the run already began, the rows that batch committed, read
+// back — and the batch replaces the day's twilio_cost_daily and
+// twilio_reconciliation rows in the same transaction as its usage and
+// states.
 package pipeline
 
 import (
@@ -24,10 +33,14 @@ import (
 	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse"
 	"github.com/twilio-elt/twilio-elt/transforms"
+	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
 )
 
-// Committer is the part of a warehouse.Destination the Loader uses.
-type Committer interface {
+// Store is the part of a warehouse.Destination the Loader uses: it
+// commits batches, and reads back the usage of days a run loads in more
+// than one batch.
+type Store interface {
+	costmodel.Scanner
 	Commit(ctx context.Context, b warehouse.Batch) error
 }
 
@@ -44,8 +57,13 @@ type Options struct {
 	// MainAccountSID is the billing account of usage whose account is not
 	// among the run's accounts records.
 	MainAccountSID string
-	// MaxRows bounds a batch (rows over all tables); default 65536.
+	// MaxRows bounds a batch (rows over all tables): a STATE ends a
+	// batch of MaxRows rows, and 2 × MaxRows rows end one anywhere;
+	// default 65536.
 	MaxRows int
+	// Accounts names the accounts already loaded (costmodel.ReadAccounts);
+	// the run's accounts records update it.
+	Accounts costmodel.Accounts
 	// CommitInterval: a STATE ends the batch only when this long has passed
 	// since the last commit (0: every STATE ends a batch).
 	CommitInterval time.Duration
@@ -55,8 +73,21 @@ type Options struct {
 	// OnCommitted is called, in order, with every STATE once it and all
 	// records before it are committed (`load` echoes them on stdout).
 	OnCommitted func(protocol.State) error
-	Log         *slog.Logger
-	Now         func() time.Time
+	// RebuildProgress, when set, is called as the cost tables are rebuilt
+	// from the loaded usage (the first run of a new cost model version),
+	// with the account-days done and to do.
+	RebuildProgress func(done, total int)
+	Log             *slog.Logger
+	Now             func() time.Time
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)
+
+func (o Options) now() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
 }
 
 // DefaultMaxRows bounds a batch so memory stays flat.
@@ -80,7 +111,7 @@ type Stats struct {
 // goroutines, one message at a time).
 type Loader struct {
 	mu         sync.Mutex
-	dest       Committer
+	dest       Store
 	opts       Options
 	norm       *transforms.Normalizer
 	groups     *tracker
@@ -92,15 +123,16 @@ type Loader struct {
 	usageSeen  map[string]bool
 	sourceErrs []string
 	failed     error
+	cost       *costState
 }
 
 // NewLoader returns a Loader committing to dest. Call Finish at the end.
-func NewLoader(dest Committer, opts Options) *Loader {
+func NewLoader(dest Store, opts Options) *Loader {
 	if opts.MaxRows <= 0 {
 		opts.MaxRows = DefaultMaxRows
 	}
 	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
+		opts.Log = discardLogger
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -117,6 +149,7 @@ func NewLoader(dest Committer, opts Options) *Loader {
 		lastCommit: opts.Now(),
 		stats:      Stats{Rows: map[string]int64{}},
 		usageSeen:  map[string]bool{},
+		cost:       newCostState(opts.Accounts),
 	}
 }
 
@@ -177,7 +210,7 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 			}
 		}
 		l.see(k)
-		if l.norm.Rows() >= l.opts.MaxRows {
+		if l.norm.Rows() >= 2*l.opts.MaxRows {
 			return l.commit(ctx)
 		}
 	case protocol.State:
@@ -186,9 +219,12 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 			// is replaced by nothing.
 			l.see(k)
 		}
+		if m.Stream == catalog.Accounts {
+			l.cost.accountsEnded()
+		}
 		l.states[m.Stream] = m.Data
 		l.pending = append(l.pending, m)
-		if l.opts.Now().Sub(l.lastCommit) >= l.opts.CommitInterval {
+		if l.opts.Now().Sub(l.lastCommit) >= l.opts.CommitInterval || l.norm.Rows() >= l.opts.MaxRows {
 			return l.commit(ctx)
 		}
 	case protocol.Error:
@@ -201,8 +237,12 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 }
 
 func (l *Loader) see(k transforms.GroupKey) {
-	if l.groups.firstSight(k) {
+	first := l.groups.firstSight(k)
+	if first {
 		l.replace = append(l.replace, k.Groups()...)
+	}
+	if k.Stream == catalog.UsageRecords {
+		l.cost.touch(costmodel.DayKey{AccountSID: k.SID, Date: k.Day}, first)
 	}
 }
 
@@ -212,6 +252,7 @@ func (l *Loader) Finish(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	defer l.norm.Release()
+	defer l.cost.release()
 	if l.failed != nil {
 		return l.failed
 	}
@@ -233,6 +274,7 @@ func (l *Loader) Abort() {
 		l.failed = errors.New("load aborted")
 	}
 	l.norm.Release()
+	l.cost.release()
 }
 
 func (l *Loader) commit(ctx context.Context) error {
@@ -243,19 +285,25 @@ func (l *Loader) commit(ctx context.Context) error {
 		unknown = append(unknown, c)
 	}
 	l.replace = append(l.replace, l.norm.AddCategories(unknown)...)
-	if l.norm.Rows() == 0 && len(l.replace) == 0 && len(l.pending) == 0 {
+	l.cost.accounts(l.norm.TakeAccounts())
+	if l.norm.Rows() == 0 && len(l.replace) == 0 && len(l.pending) == 0 && !l.cost.pending() {
 		return nil
 	}
-	rows := l.norm.Flush(l.opts.Now())
+	now := l.opts.Now()
+	rows := l.norm.Flush(now)
 	defer func() {
 		for _, r := range rows {
 			r.Release()
 		}
 	}()
 	b := warehouse.Batch{Replace: l.replace, Rows: rows, States: l.states}
+	if err := l.cost.attribute(ctx, l.dest, &b, now); err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
 	if err := l.dest.Commit(ctx, b); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
+	l.cost.committed()
 	l.stats.Commits++
 	if l.opts.Archive != nil {
 		// Only what is committed is archived.

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,32 +12,48 @@ import (
 
 	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
 	"github.com/twilio-elt/twilio-elt/transforms"
+	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
 )
 
-// fakeDest records the batches committed to it.
-type fakeDest struct {
+// recorder is an in-memory DuckDB warehouse that records the batches
+// committed to it after the setup's, and can fail its commits.
+type recorder struct {
+	*duckdb.Destination
 	batches []batchSummary
-	// categories counts the rows of the taxonomy batches, which are
-	// kept out of batches.
-	categories map[string]int64
-	fail       error
+	fail    error
 }
 
+// batchSummary is one batch: its replace groups and rows per table, the
+// cost model's apart (CostDays: the account-days whose cost it replaced),
+// and its states.
 type batchSummary struct {
-	Replace []string
-	Rows    map[string]int64
-	States  []string
+	Replace  []string
+	Rows     map[string]int64
+	CostDays []string
+	States   []string
 }
 
-func (f *fakeDest) Setup(context.Context, []warehouse.Table) error      { return nil }
-func (f *fakeDest) CreateViews(context.Context, []warehouse.View) error { return nil }
-func (f *fakeDest) States(context.Context) (map[string]json.RawMessage, error) {
-	return map[string]json.RawMessage{}, nil
+func newRecorder(t *testing.T) *recorder {
+	t.Helper()
+	d, err := duckdb.Open(context.Background(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return &recorder{Destination: d}
 }
-func (f *fakeDest) Commit(_ context.Context, b warehouse.Batch) error {
+
+func (f *recorder) Commit(ctx context.Context, b warehouse.Batch) error {
 	if f.fail != nil {
 		return f.fail
+	}
+	if err := f.Destination.Commit(ctx, b); err != nil {
+		return err
+	}
+	if b.Meta != nil || (len(b.Replace) > 0 && len(b.Replace[0].Values) == 0 && b.Replace[0].Table == costmodel.CostDaily) {
+		return nil // the setup's
 	}
 	s := batchSummary{Rows: map[string]int64{}}
 	for _, g := range b.Replace {
@@ -49,25 +64,44 @@ func (f *fakeDest) Commit(_ context.Context, b warehouse.Batch) error {
 			}
 			vals = append(vals, fmt.Sprint(v))
 		}
-		s.Replace = append(s.Replace, g.Table+"("+strings.Join(vals, ",")+")")
+		switch g.Table {
+		case costmodel.CostDaily:
+			s.CostDays = append(s.CostDays, strings.Join(vals, ","))
+		case costmodel.Reconciliation:
+		default:
+			s.Replace = append(s.Replace, g.Table+"("+strings.Join(vals, ",")+")")
+		}
 	}
 	for name, r := range b.Rows {
-		s.Rows[name] = r.NumRows()
-	}
-	if n := s.Rows[transforms.UsageCategories]; n > 0 && len(b.States) == 0 && len(s.Rows) == 2 {
-		if f.categories == nil {
-			f.categories = map[string]int64{}
+		if name != costmodel.CostDaily && name != costmodel.Reconciliation {
+			s.Rows[name] = r.NumRows()
 		}
-		for name, n := range s.Rows {
-			f.categories[name] += n
-		}
-		return nil
 	}
 	for stream := range b.States {
 		s.States = append(s.States, stream)
 	}
 	f.batches = append(f.batches, s)
 	return nil
+}
+
+// costTables returns the cost tables' rows (without _loaded_at).
+func costTables(t *testing.T, d *duckdb.Destination) map[string][][]string {
+	t.Helper()
+	out := map[string][][]string{}
+	for _, tb := range costmodel.Tables() {
+		var cols []string
+		for _, f := range tb.Schema.Fields() {
+			if f.Name != transforms.LoadedAtColumn {
+				cols = append(cols, f.Name)
+			}
+		}
+		rows, err := d.ReadStrings(context.Background(), tb.Name, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[tb.Name] = rows
+	}
+	return out
 }
 
 const acA = "AC00000000000000000000000000000001"
@@ -94,7 +128,7 @@ func TestGroupsAreReplacedOnFirstSightOnly(t *testing.T) {
 		stateMsg("usage_records", "c2"),
 		stateMsg("sims", "{}"), // a full-refresh stream with no records
 	}, "\n")
-	dest := &fakeDest{}
+	dest := newRecorder(t)
 	var echoed []string
 	_, err := Load(context.Background(), strings.NewReader(input), dest, Options{
 		MaxRows: 2,
@@ -106,27 +140,48 @@ func TestGroupsAreReplacedOnFirstSightOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	day1, day2, day3 := acA+",2026-01-01", acA+",2026-01-02", acA+",2026-01-03"
 	want := []batchSummary{
-		{Replace: []string{"twilio_usage_daily(" + acA + ",2026-01-01)"}, Rows: map[string]int64{"twilio_usage_daily": 2}},
-		{Replace: []string{"twilio_usage_daily(" + acA + ",2026-01-02)"}, Rows: map[string]int64{"twilio_usage_daily": 2}},
+		// 2 × MaxRows rows end a batch anywhere: (A, 01-02) straddles.
+		{Replace: []string{"twilio_usage_daily(" + day1 + ")", "twilio_usage_daily(" + day2 + ")"}, Rows: map[string]int64{"twilio_usage_daily": 4}, CostDays: []string{day1, day2}},
 		{States: []string{"usage_records"}, Rows: map[string]int64{}},
-		{Replace: []string{"twilio_usage_daily(" + acA + ",2026-01-03)"}, Rows: map[string]int64{"twilio_usage_daily": 1}, States: []string{"usage_records"}},
+		// The straddling day's cost is recomputed from all its rows.
+		{Replace: []string{"twilio_usage_daily(" + day3 + ")"}, Rows: map[string]int64{"twilio_usage_daily": 1}, CostDays: []string{day2, day3}, States: []string{"usage_records"}},
 		{Replace: []string{"twilio_sims()"}, Rows: map[string]int64{}, States: []string{"sims"}},
 	}
 	if diff := cmp.Diff(want, dest.batches); diff != "" {
 		t.Errorf("batches (-want +got):\n%s", diff)
 	}
-	// The setup wrote the shipped taxonomy once, apart from the data.
-	wantCategories := map[string]int64{transforms.UsageCategories: int64(len(transforms.Categories()))}
-	for _, c := range transforms.Categories() {
-		wantCategories[transforms.CategoryAncestors] += int64(len(transforms.Ancestors(c)))
+	// The setup wrote the shipped taxonomy, apart from the data.
+	for table, want := range map[string]int{
+		transforms.UsageCategories:   len(transforms.Categories()),
+		transforms.CategoryAncestors: func() (n int) {
+			for _, c := range transforms.Categories() {
+				n += len(transforms.Ancestors(c))
+			}
+			return n
+		}(),
+	} {
+		rows, err := dest.QueryStrings(context.Background(), "SELECT COUNT(*) FROM "+table)
+		if err != nil || rows[0][0] != fmt.Sprint(want) {
+			t.Errorf("%s holds %v rows (%v), want %d", table, rows, err, want)
+		}
 	}
-	if diff := cmp.Diff(wantCategories, dest.categories); diff != "" {
-		t.Errorf("taxonomy rows committed (-want +got):\n%s", diff)
-	}
-	wantEchoed := []string{`{"cursor":"c1"} after 3 commits`, `{"cursor":"c2"} after 4 commits`, `{"cursor":"{}"} after 5 commits`}
+	wantEchoed := []string{`{"cursor":"c1"} after 2 commits`, `{"cursor":"c2"} after 3 commits`, `{"cursor":"{}"} after 4 commits`}
 	if diff := cmp.Diff(wantEchoed, echoed); diff != "" {
 		t.Errorf("states echoed (-want +got):\n%s", diff)
+	}
+	// The cost tables equal a rebuild from the loaded usage: the day
+	// loaded in two batches was attributed from all its rows.
+	loaded := costTables(t, dest.Destination)
+	if len(loaded[costmodel.CostDaily]) == 0 {
+		t.Fatal("no cost rows")
+	}
+	if err := RebuildCosts(context.Background(), dest.Destination, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(costTables(t, dest.Destination), loaded); diff != "" {
+		t.Errorf("cost tables (-rebuilt +loaded):\n%s", diff)
 	}
 }
 
@@ -136,7 +191,7 @@ func TestMalformedRecordCommitsNothing(t *testing.T) {
 		usage("2026-01-01", "calls", `"12,50"`),
 		stateMsg("usage_records", "c1"),
 	}, "\n")
-	dest := &fakeDest{}
+	dest := newRecorder(t)
 	var echoed int
 	_, err := Load(context.Background(), strings.NewReader(input), dest, Options{
 		OnCommitted: func(protocol.State) error { echoed++; return nil },
@@ -157,7 +212,9 @@ func TestMalformedRecordCommitsNothing(t *testing.T) {
 func TestFailedCommitEchoesNoState(t *testing.T) {
 	input := usage("2026-01-01", "sms", "1") + "\n" + stateMsg("usage_records", "c1") + "\n"
 	var echoed int
-	_, err := Load(context.Background(), strings.NewReader(input), &fakeDest{fail: fmt.Errorf("disk full")}, Options{
+	failing := newRecorder(t)
+	failing.fail = fmt.Errorf("disk full")
+	_, err := Load(context.Background(), strings.NewReader(input), failing, Options{
 		OnCommitted: func(protocol.State) error { echoed++; return nil },
 	})
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
@@ -174,7 +231,7 @@ func TestSourceErrorFailsTheLoadAfterCommitting(t *testing.T) {
 		stateMsg("usage_records", "c1"),
 		`{"type":"TRACE","trace":{"type":"ERROR","emitted_at":1,"error":{"message":"Twilio did not answer","failure_type":"transient_error"}}}`,
 	}, "\n")
-	dest := &fakeDest{}
+	dest := newRecorder(t)
 	_, err := Load(context.Background(), strings.NewReader(input), dest, Options{})
 	if err == nil || !strings.Contains(err.Error(), "Twilio did not answer") {
 		t.Fatalf("Load error = %v, want the source's", err)
@@ -185,7 +242,7 @@ func TestSourceErrorFailsTheLoadAfterCommitting(t *testing.T) {
 }
 
 func TestNotAnAirbyteMessage(t *testing.T) {
-	_, err := Load(context.Background(), bytes.NewReader([]byte("{\"type\":\"RECORD\"}\nnot json\n")), &fakeDest{}, Options{})
+	_, err := Load(context.Background(), bytes.NewReader([]byte("{\"type\":\"RECORD\"}\nnot json\n")), newRecorder(t), Options{})
 	if err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Fatalf("Load error = %v, want one naming line 1", err)
 	}

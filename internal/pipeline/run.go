@@ -18,22 +18,22 @@ import (
 	"github.com/twilio-elt/twilio-elt/internal/state"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/raw"
-	"github.com/twilio-elt/twilio-elt/transforms"
 	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
 )
 
 // Destination is what Load and Sync need of a warehouse.
 type Destination interface {
+	Store
 	Setup(ctx context.Context, tables []warehouse.Table) error
 	CreateViews(ctx context.Context, views []warehouse.View) error
-	Commit(ctx context.Context, b warehouse.Batch) error
 	States(ctx context.Context) (map[string]json.RawMessage, error)
+	Meta(ctx context.Context) (map[string]string, error)
 }
 
 // Load reads Airbyte messages from r, one per line, and loads them into
 // dest. opts.OnCommitted receives each STATE once it is committed.
 func Load(ctx context.Context, r io.Reader, dest Destination, opts Options) (Stats, error) {
-	if err := setup(ctx, dest); err != nil {
+	if err := setup(ctx, dest, &opts); err != nil {
 		return Stats{}, err
 	}
 	l := NewLoader(dest, opts)
@@ -44,31 +44,6 @@ func Load(ctx context.Context, r io.Reader, dest Destination, opts Options) (Sta
 	}
 	err = l.Finish(ctx)
 	return l.Stats(), err
-}
-
-// setup creates the tables and the cost model: its views, and the shipped
-// category taxonomy, rewritten by every run (categories the data brings
-// that it lacks are added by the Loader, with their usage).
-func setup(ctx context.Context, dest Destination) error {
-	if err := dest.Setup(ctx, transforms.Tables()); err != nil {
-		return err
-	}
-	if err := dest.CreateViews(ctx, costmodel.Views()); err != nil {
-		return err
-	}
-	n := transforms.NewNormalizer(transforms.Options{})
-	defer n.Release()
-	replace := n.AddCategories(transforms.Categories())
-	rows := n.Flush(time.Now())
-	defer func() {
-		for _, r := range rows {
-			r.Release()
-		}
-	}()
-	if err := dest.Commit(ctx, warehouse.Batch{Replace: replace, Rows: rows}); err != nil {
-		return fmt.Errorf("load the usage category table: %w", err)
-	}
-	return nil
 }
 
 // airbyteIn is an Airbyte message as the loader reads it.
@@ -208,7 +183,7 @@ func Sync(ctx context.Context, src Source, dest Destination, opts Options) (Stat
 // SyncWith is Sync with a hook that receives the Loader before the read
 // starts (for progress reports).
 func SyncWith(ctx context.Context, src Source, dest Destination, opts Options, started func(*Loader)) (Stats, error) {
-	if err := setup(ctx, dest); err != nil {
+	if err := setup(ctx, dest, &opts); err != nil {
 		return Stats{}, err
 	}
 	stored, err := dest.States(ctx)
@@ -238,7 +213,7 @@ func SyncWith(ctx context.Context, src Source, dest Destination, opts Options, s
 // loaded as its own run, oldest first, so every run replaces the groups
 // it read, as it did when it ran.
 func LoadRaw(ctx context.Context, dir string, dest Destination, opts Options) (Stats, error) {
-	if err := setup(ctx, dest); err != nil {
+	if err := setup(ctx, dest, &opts); err != nil {
 		return Stats{}, err
 	}
 	runs, err := raw.Runs(dir)
@@ -257,6 +232,10 @@ func LoadRaw(ctx context.Context, dir string, dest Destination, opts Options) (S
 	for _, run := range runs {
 		streams, err := raw.Streams(dir, run, order)
 		if err != nil {
+			return total, err
+		}
+		// Each run starts from the accounts the runs before it loaded.
+		if opts.Accounts, err = costmodel.ReadAccounts(ctx, dest); err != nil {
 			return total, err
 		}
 		l := NewLoader(dest, opts)

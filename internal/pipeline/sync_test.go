@@ -50,7 +50,7 @@ func openDB(t *testing.T, name string) *duckdb.Destination {
 func checksums(t *testing.T, d *duckdb.Destination) map[string]string {
 	t.Helper()
 	// as_of is when Twilio answered: it moves with every read.
-	sums, err := d.Checksums(context.Background(), transforms.Tables(), "as_of")
+	sums, err := d.Checksums(context.Background(), pipeline.Tables(), "as_of")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,29 @@ type Dialect struct {
 	Table func(name string) string
 }
 
+// Literal returns s as a string literal of the dialect, safe to splice
+// into SQL whatever s holds.
+func (d Dialect) Literal(s string) string {
+	if !d.BigQuery {
+		return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	}
+	var b strings.Builder
+	b.WriteByte('\'')
+	for _, r := range s {
+		switch {
+		case r == '\\' || r == '\'':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
 // Render renders query.
 func (d Dialect) Render(query string) (string, error) {
 	pick := func(duck, bq string) func() string {

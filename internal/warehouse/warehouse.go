@@ -57,6 +57,16 @@ type Batch struct {
 	Rows map[string]arrow.RecordBatch
 	// States holds, per stream, the stream state to store with the rows.
 	States map[string]json.RawMessage
+	// Updates are applied after the inserts, in order.
+	Updates []Update
+	// Meta holds, per key, a value to store in MetaTable with the rows.
+	Meta map[string]string
+}
+
+// Update sets the STRING column Set to Value in the rows of Table whose
+// STRING column Where equals Match.
+type Update struct {
+	Table, Set, Value, Where, Match string
 }
 
 // Destination is a warehouse that loads batches atomically.
@@ -67,16 +77,23 @@ type Destination interface {
 	// CreateViews creates or replaces views over the tables, in order.
 	CreateViews(ctx context.Context, views []View) error
 	// Commit applies b in one transaction: deletes of b.Replace, inserts
-	// of b.Rows, and upserts of b.States. On error nothing of b is visible.
+	// of b.Rows, b.Updates, and upserts of b.States and b.Meta. On error
+	// nothing of b is visible.
 	Commit(ctx context.Context, b Batch) error
 	// States returns the stream states stored by earlier commits.
 	States(ctx context.Context) (map[string]json.RawMessage, error)
+	// Meta returns the values stored by earlier commits' Meta.
+	Meta(ctx context.Context) (map[string]string, error)
 	Close() error
 }
 
 // StateTable is the loader's own table: one row per stream with its
 // state, committed with the data it covers.
 const StateTable = "_twilio_elt_state"
+
+// MetaTable is the loader's record of the warehouse itself (key, value,
+// updated_at): which version of the cost model built the cost tables.
+const MetaTable = "_twilio_elt_meta"
 
 // View is a view over the tables, written once for every destination:
 // Query is a text/template rendered by a Dialect.

@@ -1,12 +1,20 @@
-// Package costmodel turns loaded usage into costs people can add up: the
-// views the loader creates over the tables (twilio_cost_daily,
-// twilio_reconciliation, twilio_cost_focus, twilio_cost_doit), written
-// once for DuckDB and BigQuery, and Verify, which checks that every
-// account-day reconciles with Twilio's totalprice.
+// Package costmodel turns loaded usage into costs people can add up.
 //
-// The attribution rule, the tables it reads and the views' columns are in
-// docs/cost-model.md; the category taxonomy it relies on is in package
-// transforms.
+// Attribution is computed here, in Go, with exact decimals, one
+// account-day at a time (Attributor): the loader runs it as it loads each
+// (account_sid, usage_date) group and stores the result, in the same
+// transaction as the usage, in two tables — twilio_cost_daily and
+// twilio_reconciliation — so queries, Verify, the demo and the report read
+// tables and never re-derive the attribution. Rebuild recomputes them from
+// twilio_usage_daily (after an upgrade, when the shipped category table
+// changes, or on demand). twilio_cost_focus and twilio_cost_doit are views:
+// projections of twilio_cost_daily, written once for DuckDB and BigQuery.
+//
+// The attribution rule, the tables it reads and the columns it writes are
+// in docs/cost-model.md; the category taxonomy it relies on is in package
+// transforms. The dbt package (transforms/dbt) reads these tables; its
+// own SQL attribution, for usage loaded by other tools, is tested row for
+// row against this one.
 package costmodel
 
 import (
@@ -18,18 +26,10 @@ import (
 //go:embed sql/*.sql
 var sqlFiles embed.FS
 
-// View names.
-const (
-	CostDaily      = "twilio_cost_daily"
-	Reconciliation = "twilio_reconciliation"
-	CostFOCUS      = "twilio_cost_focus"
-	CostDoiT       = "twilio_cost_doit"
-)
-
-// Views returns the views, each after the views it reads.
+// Views returns the views over the cost tables.
 func Views() []warehouse.View {
 	var out []warehouse.View
-	for _, name := range []string{CostDaily, Reconciliation, CostFOCUS, CostDoiT} {
+	for _, name := range []string{CostFOCUS, CostDoiT} {
 		q, err := sqlFiles.ReadFile("sql/" + name + ".sql")
 		if err != nil {
 			panic(err)

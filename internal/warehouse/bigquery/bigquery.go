@@ -20,6 +20,7 @@ package bigquery
 
 import (
 	"context"
+	"database/sql"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -29,6 +30,7 @@ import (
 	"math/big"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +83,8 @@ const (
 	stateStreamCol  = "stream"
 	stateStateCol   = "state"
 	stateUpdatedCol = "updated_at"
+	metaKeyCol      = "key"
+	metaValueCol    = "value"
 	// seqCol numbers staged rows in batch order, so that of two rows with
 	// the same key the later one wins.
 	seqCol = "_twilio_elt_seq"
@@ -178,8 +182,10 @@ func stateSchema() bigquery.Schema {
 	}
 }
 
-// Setup creates the dataset, the tables and the state table when missing,
-// and adds columns a table's schema gained since it was created.
+// Setup creates the dataset, the tables, the state table and the meta
+// table when missing, and adds columns a table's schema gained since it
+// was created. A view where a table belongs (an older version's) is
+// replaced by the table.
 func (d *Destination) Setup(ctx context.Context, tables []warehouse.Table) error {
 	ds := d.client.Dataset(d.dataset)
 	// Look first: the emulator answers a duplicate create with a 500.
@@ -192,7 +198,7 @@ func (d *Destination) Setup(ctx context.Context, tables []warehouse.Table) error
 	}
 	defs := map[string]warehouse.Table{}
 	for _, t := range tables {
-		if !identRE.MatchString(t.Name) || t.Name == warehouse.StateTable {
+		if !identRE.MatchString(t.Name) || t.Name == warehouse.StateTable || t.Name == warehouse.MetaTable {
 			return fmt.Errorf("setup table %q: invalid or reserved name", t.Name)
 		}
 		md, err := tableMetadata(t)
@@ -205,6 +211,14 @@ func (d *Destination) Setup(ctx context.Context, tables []warehouse.Table) error
 		defs[t.Name] = t
 	}
 	if err := d.ensureTable(ctx, warehouse.StateTable, &bigquery.TableMetadata{Schema: stateSchema()}); err != nil {
+		return err
+	}
+	meta := bigquery.Schema{
+		{Name: metaKeyCol, Type: bigquery.StringFieldType, Required: true},
+		{Name: metaValueCol, Type: bigquery.StringFieldType, Required: true},
+		{Name: stateUpdatedCol, Type: bigquery.TimestampFieldType, Required: true},
+	}
+	if err := d.ensureTable(ctx, warehouse.MetaTable, &bigquery.TableMetadata{Schema: meta}); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -230,6 +244,15 @@ func (d *Destination) ensureTable(ctx context.Context, name string, want *bigque
 	have, err := t.Metadata(ctx)
 	if err != nil {
 		return fmt.Errorf("read table %s: %w", name, err)
+	}
+	if have.Type == bigquery.ViewTable {
+		if err := t.Delete(ctx); err != nil {
+			return fmt.Errorf("replace the view %s by a table: delete the view: %w", name, err)
+		}
+		if err := t.Create(ctx, want); err != nil {
+			return fmt.Errorf("replace the view %s by a table: %w", name, err)
+		}
+		return nil
 	}
 	byName := map[string]*bigquery.FieldSchema{}
 	for _, f := range have.Schema {
@@ -282,6 +305,20 @@ func (d *Destination) States(ctx context.Context) (map[string]json.RawMessage, e
 		states[row.Stream] = json.RawMessage(row.State)
 	}
 	return states, nil
+}
+
+// Meta returns the values stored by earlier commits' Meta.
+func (d *Destination) Meta(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	q := fmt.Sprintf("SELECT %s, %s FROM %s", quoteIdent(metaKeyCol), quoteIdent(metaValueCol), d.tableRef(warehouse.MetaTable))
+	err := d.QueryEach(ctx, q, func(row []sql.NullString) error {
+		out[row[0].String] = row[1].String
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", warehouse.MetaTable, err)
+	}
+	return out, nil
 }
 
 // tableRef is the quoted, fully qualified name of a table of the dataset.
@@ -442,24 +479,45 @@ func (d *Destination) ensureView(ctx context.Context, name, query string) error 
 // QueryStrings runs query (rendered by Dialect) and returns its rows as
 // text (as ReadStrings renders values), in the query's order.
 func (d *Destination) QueryStrings(ctx context.Context, query string) ([][]string, error) {
+	var out [][]string
+	err := d.QueryEach(ctx, query, func(row []sql.NullString) error {
+		texts := make([]string, len(row))
+		for i, v := range row {
+			texts[i] = "NULL"
+			if v.Valid {
+				texts[i] = v.String
+			}
+		}
+		out = append(out, texts)
+		return nil
+	})
+	return out, err
+}
+
+// QueryEach runs query (rendered by Dialect) and calls fn with each row,
+// every value as text (as ReadStrings renders it), in the query's order.
+// fn must not keep row.
+func (d *Destination) QueryEach(ctx context.Context, query string, fn func(row []sql.NullString) error) error {
 	it, err := d.client.Query(query).Read(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("bigquery %s.%s: query: %w", d.project, d.dataset, err)
+		return fmt.Errorf("bigquery %s.%s: query: %w", d.project, d.dataset, err)
 	}
-	var out [][]string
+	var vals []sql.NullString
 	for {
 		var row []bigquery.Value
 		err := it.Next(&row)
 		if errors.Is(err, iterator.Done) {
-			return out, nil
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("bigquery %s.%s: query: %w", d.project, d.dataset, err)
+			return fmt.Errorf("bigquery %s.%s: query: %w", d.project, d.dataset, err)
 		}
-		texts := make([]string, len(row))
+		vals = slices.Grow(vals[:0], len(row))[:len(row)]
 		for i, v := range row {
-			texts[i] = valueText(v)
+			vals[i] = sql.NullString{String: valueText(v), Valid: v != nil}
 		}
-		out = append(out, texts)
+		if err := fn(vals); err != nil {
+			return err
+		}
 	}
 }

@@ -42,7 +42,7 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) error {
 		}
 	}
 	slices.Sort(names)
-	if len(names) == 0 && len(b.Replace) == 0 && len(b.States) == 0 {
+	if len(names) == 0 && len(b.Replace) == 0 && len(b.States) == 0 && len(b.Updates) == 0 && len(b.Meta) == 0 {
 		return nil
 	}
 
@@ -87,6 +87,12 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) error {
 	for _, s := range streams {
 		fmt.Fprintf(h, "state %q %d\n", s, len(b.States[s]))
 		h.Write(b.States[s])
+	}
+	for _, u := range b.Updates {
+		fmt.Fprintf(h, "update %q\n", []string{u.Table, u.Set, u.Value, u.Where, u.Match})
+	}
+	for _, k := range sortedKeys(b.Meta) {
+		fmt.Fprintf(h, "meta %q %q\n", k, b.Meta[k])
 	}
 	digest := hex.EncodeToString(h.Sum(nil))[:24]
 
@@ -211,6 +217,30 @@ func (d *Destination) script(b warehouse.Batch, stages []*staged, streams []stri
 		}
 		fmt.Fprintf(&sb, "INSERT INTO %s (%s) SELECT %s FROM (SELECT %s, ROW_NUMBER() OVER (PARTITION BY %s ORDER BY %s DESC) AS %s FROM %s) WHERE %s = 1;\n",
 			d.tableRef(s.table.Name), list, list, list, strings.Join(keys, ", "), quoteIdent(seqCol), quoteIdent(rnCol), from, quoteIdent(rnCol))
+	}
+
+	for i, u := range b.Updates {
+		t, ok := tables[u.Table]
+		if !ok || len(t.Schema.FieldIndices(u.Set)) != 1 || len(t.Schema.FieldIndices(u.Where)) != 1 {
+			return "", nil, fmt.Errorf("update of %s.%s where %s: no such table or column", u.Table, u.Set, u.Where)
+		}
+		v := p.add("u", paramKey{kind: "update", col: strconv.Itoa(i), value: u.Value}, u.Value)
+		m := p.add("m", paramKey{kind: "match", col: strconv.Itoa(i), value: u.Match}, u.Match)
+		fmt.Fprintf(&sb, "UPDATE %s SET %s = %s WHERE %s = %s;\n", d.tableRef(u.Table), quoteIdent(u.Set), v, quoteIdent(u.Where), m)
+	}
+
+	if keys := sortedKeys(b.Meta); len(keys) > 0 {
+		meta := d.tableRef(warehouse.MetaTable)
+		names := make([]string, len(keys))
+		values := make([]string, len(keys))
+		for i, k := range keys {
+			names[i] = p.add("k", paramKey{kind: "metakey", value: k}, k)
+			v := p.add("v", paramKey{kind: "metavalue", value: k}, b.Meta[k])
+			values[i] = fmt.Sprintf("(%s, %s, CURRENT_TIMESTAMP())", names[i], v)
+		}
+		fmt.Fprintf(&sb, "DELETE FROM %s WHERE %s IN (%s);\n", meta, quoteIdent(metaKeyCol), strings.Join(names, ", "))
+		fmt.Fprintf(&sb, "INSERT INTO %s (%s, %s, %s) VALUES %s;\n", meta,
+			quoteIdent(metaKeyCol), quoteIdent(metaValueCol), quoteIdent(stateUpdatedCol), strings.Join(values, ", "))
 	}
 
 	if len(streams) > 0 {

@@ -145,10 +145,23 @@ func DDL(t warehouse.Table) (string, error) {
 	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n  %s\n)", ident(t.Name), strings.Join(cols, ",\n  ")), nil
 }
 
-// Setup creates the tables and the state table when missing, and checks
-// that existing tables have the expected columns.
+// Setup creates the tables, the state table and the meta table when
+// missing, and checks that existing tables have the expected columns. A
+// view where a table belongs (an older version's) is dropped first.
 func (d *Destination) Setup(ctx context.Context, tables []warehouse.Table) error {
-	stmts := []string{fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (stream VARCHAR NOT NULL, state VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL)", ident(warehouse.StateTable))}
+	views, err := d.views(ctx)
+	if err != nil {
+		return err
+	}
+	stmts := []string{
+		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (stream VARCHAR NOT NULL, state VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL)", ident(warehouse.StateTable)),
+		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (key VARCHAR NOT NULL, value VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL)", ident(warehouse.MetaTable)),
+	}
+	for _, t := range tables {
+		if views[t.Name] {
+			stmts = append(stmts, "DROP VIEW "+ident(t.Name))
+		}
+	}
 	for _, t := range tables {
 		ddl, err := DDL(t)
 		if err != nil {
@@ -168,6 +181,24 @@ func (d *Destination) Setup(ctx context.Context, tables []warehouse.Table) error
 		d.tables[t.Name] = t
 	}
 	return nil
+}
+
+// views returns the names of the views in the database.
+func (d *Destination) views(ctx context.Context) (map[string]bool, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = current_schema()")
+	if err != nil {
+		return nil, fmt.Errorf("set up duckdb %s: list views: %w", d.path, err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("set up duckdb %s: list views: %w", d.path, err)
+		}
+		out[name] = true
+	}
+	return out, rows.Err()
 }
 
 func (d *Destination) checkColumns(ctx context.Context, t warehouse.Table) error {
@@ -291,7 +322,24 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) (err error)
 			return fmt.Errorf("commit to duckdb: %s: %w", strings.SplitN(s, " USING", 2)[0], err)
 		}
 	}
+	for _, u := range b.Updates {
+		t, ok := d.tables[u.Table]
+		if !ok || len(t.Schema.FieldIndices(u.Set)) != 1 || len(t.Schema.FieldIndices(u.Where)) != 1 {
+			return fmt.Errorf("commit to duckdb: update of %s.%s where %s: no such table or column", u.Table, u.Set, u.Where)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ?", ident(u.Table), ident(u.Set), ident(u.Where)), u.Value, u.Match); err != nil {
+			return fmt.Errorf("commit to duckdb: update %s.%s: %w", u.Table, u.Set, err)
+		}
+	}
 	now := d.now().UTC()
+	for _, key := range sortedKeys(b.Meta) {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+ident(warehouse.MetaTable)+" WHERE key = ?", key); err != nil {
+			return fmt.Errorf("commit to duckdb: meta %s: %w", key, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+ident(warehouse.MetaTable)+" (key, value, updated_at) VALUES (?, ?, ?)", key, b.Meta[key], now); err != nil {
+			return fmt.Errorf("commit to duckdb: meta %s: %w", key, err)
+		}
+	}
 	for _, stream := range sortedKeys(b.States) {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+ident(warehouse.StateTable)+" WHERE stream = ?", stream); err != nil {
 			return fmt.Errorf("commit to duckdb: state of %s: %w", stream, err)
@@ -419,6 +467,19 @@ func (d *Destination) States(ctx context.Context) (map[string]json.RawMessage, e
 	return out, nil
 }
 
+// Meta returns the values stored by earlier commits' Meta.
+func (d *Destination) Meta(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	err := d.QueryEach(ctx, "SELECT key, value FROM "+ident(warehouse.MetaTable), func(row []sql.NullString) error {
+		out[row[0].String] = row[1].String
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s from duckdb %s: %w", warehouse.MetaTable, d.path, err)
+	}
+	return out, nil
+}
+
 // ReadStrings returns the values of cols in every row of table as text
 // (NULL as "NULL"), sorted; the conformance suite reads tables back
 // through it.
@@ -507,26 +568,9 @@ func (d *Destination) CreateViews(ctx context.Context, views []warehouse.View) (
 // QueryStrings runs query (rendered by Dialect) and returns its rows as
 // text, NULL as "NULL", in the query's order.
 func (d *Destination) QueryStrings(ctx context.Context, query string) ([][]string, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT COLUMNS(*)::VARCHAR FROM (\n"+query+"\n)")
-	if err != nil {
-		return nil, fmt.Errorf("duckdb %s: query: %w", d.path, err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
 	var out [][]string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("duckdb %s: query: %w", d.path, err)
-		}
-		row := make([]string, len(cols))
+	err := d.QueryEach(ctx, query, func(vals []sql.NullString) error {
+		row := make([]string, len(vals))
 		for i, v := range vals {
 			row[i] = "NULL"
 			if v.Valid {
@@ -534,6 +578,38 @@ func (d *Destination) QueryStrings(ctx context.Context, query string) ([][]strin
 			}
 		}
 		out = append(out, row)
+		return nil
+	})
+	return out, err
+}
+
+// QueryEach runs query (rendered by Dialect) and calls fn with each row,
+// every column as text, in the query's order. fn must not keep row.
+func (d *Destination) QueryEach(ctx context.Context, query string, fn func(row []sql.NullString) error) error {
+	rows, err := d.db.QueryContext(ctx, "SELECT COLUMNS(*)::VARCHAR FROM (\n"+query+"\n)")
+	if err != nil {
+		return fmt.Errorf("duckdb %s: query: %w", d.path, err)
 	}
-	return out, rows.Err()
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("duckdb %s: query: %w", d.path, err)
+		}
+		if err := fn(vals); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("duckdb %s: query: %w", d.path, err)
+	}
+	return nil
 }

@@ -1,4 +1,5 @@
--- twilio_cost_focus: twilio_cost_daily as FOCUS 1.2 cost and usage rows.
+-- twilio_cost_focus: twilio_cost_daily as FOCUS 1.2 cost and usage rows,
+-- one per cost row: a projection of the table, no join.
 -- Twilio bills every subaccount's usage to its main account: the main
 -- account is the billing account, each account (the main one included)
 -- the sub account. Usage records are provisional and exclude taxes, so
@@ -28,7 +29,7 @@ SELECT
   d.cost AS ContractedCost,
   d.currency AS BillingCurrency,
   d.billing_account_sid AS BillingAccountId,
-  COALESCE(b.display_name, b.friendly_name, d.billing_account_sid) AS BillingAccountName,
+  d.billing_account_name AS BillingAccountName,
   'Twilio Account' AS BillingAccountType,
   {{monthStart "d.usage_date" 0}} AS BillingPeriodStart,
   {{monthStart "d.usage_date" 1}} AS BillingPeriodEnd,
@@ -69,4 +70,3 @@ SELECT
   d.source_category AS x_UsageCategory,
   d.attribution AS x_Attribution
 FROM d
-LEFT JOIN {{table "twilio_accounts"}} b ON b.account_sid = d.billing_account_sid

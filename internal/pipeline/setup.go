@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twilio-elt/twilio-elt/internal/warehouse"
+	"github.com/twilio-elt/twilio-elt/transforms"
+	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
+)
+
+// Tables returns every table the loader writes: the normalized tables
+// and the cost model's.
+func Tables() []warehouse.Table {
+	return append(transforms.Tables(), costmodel.Tables()...)
+}
+
+// setup readies dest for a run: it creates the tables and the cost
+// model's views, brings the cost tables up to this version (see
+// migrateCosts) and sets opts.Accounts to the accounts already loaded.
+func setup(ctx context.Context, dest Destination, opts *Options) error {
+	if err := dest.Setup(ctx, Tables()); err != nil {
+		return err
+	}
+	if err := dest.CreateViews(ctx, costmodel.Views()); err != nil {
+		return err
+	}
+	if err := migrateCosts(ctx, dest, *opts, false); err != nil {
+		return err
+	}
+	accounts, err := costmodel.ReadAccounts(ctx, dest)
+	if err != nil {
+		return err
+	}
+	opts.Accounts = accounts
+	return nil
+}
+
+// migrateCosts brings the cost tables and the category taxonomy up to
+// this version, with no call to Twilio:
+//
+//   - cost tables another version built (or none: an older version
+//     computed cost in views, which Setup dropped) are rebuilt from
+//     twilio_usage_daily, every account-day;
+//   - otherwise, when the taxonomy stored differs from this version's (a
+//     new release moved a category, or knows one the data brought first),
+//     the account-days with usage in the changed categories are
+//     re-attributed; all = true re-attributes every day.
+//
+// Then the changed categories' rows and the version are committed. A run
+// that changes nothing commits nothing, and one killed half way does the
+// work again next time.
+func migrateCosts(ctx context.Context, dest Destination, opts Options, all bool) error {
+	meta, err := dest.Meta(ctx)
+	if err != nil {
+		return err
+	}
+	changed, err := costmodel.TaxonomyChanges(ctx, dest)
+	if err != nil {
+		return err
+	}
+	log := opts.Log
+	if log == nil {
+		log = discardLogger
+	}
+	rebuild := costmodel.RebuildOptions{Progress: opts.RebuildProgress, Now: opts.Now}
+	switch {
+	case all || meta[costmodel.MetaVersionKey] != costmodel.Version:
+		if !all {
+			log.Info("building the cost tables from the loaded usage (first run of cost model version " + costmodel.Version + "); Twilio is not called")
+		}
+	case len(changed) > 0:
+		names := make([]string, len(changed))
+		for i, c := range changed {
+			names[i] = c.Name
+		}
+		days, err := costmodel.DaysWithCategories(ctx, dest, names)
+		if err != nil {
+			return err
+		}
+		if len(days) > 0 {
+			log.Info(fmt.Sprintf("the usage category table changed (%d categories): re-attributing the cost of %d account-days", len(changed), len(days)))
+		}
+		rebuild.Days = days
+		if rebuild.Days == nil {
+			rebuild.Days = []costmodel.DayKey{}
+		}
+	default:
+		return nil
+	}
+	start := time.Now()
+	st, err := costmodel.Rebuild(ctx, dest, rebuild)
+	if err != nil {
+		return err
+	}
+	if st.Days > 0 {
+		log.Info("cost tables rebuilt", "account_days", st.Days, "cost_rows", st.CostRows, "took", time.Since(start).Round(time.Millisecond))
+	}
+	n := transforms.NewNormalizer(transforms.Options{})
+	defer n.Release()
+	replace := n.AddCategories(changed)
+	rows := n.Flush(opts.now())
+	defer func() {
+		for _, r := range rows {
+			r.Release()
+		}
+	}()
+	b := warehouse.Batch{Replace: replace, Rows: rows, Meta: map[string]string{costmodel.MetaVersionKey: costmodel.Version}}
+	if err := dest.Commit(ctx, b); err != nil {
+		return fmt.Errorf("load the usage category table: %w", err)
+	}
+	return nil
+}
+
+// RebuildCosts recomputes the cost tables of dest from its loaded usage,
+// every account-day, with no call to Twilio: `twilio-elt rebuild-costs`.
+func RebuildCosts(ctx context.Context, dest Destination, opts Options) error {
+	if err := dest.Setup(ctx, Tables()); err != nil {
+		return err
+	}
+	if err := dest.CreateViews(ctx, costmodel.Views()); err != nil {
+		return err
+	}
+	return migrateCosts(ctx, dest, opts, true)
+}
