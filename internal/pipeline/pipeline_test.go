@@ -154,7 +154,7 @@ func TestGroupsAreReplacedOnFirstSightOnly(t *testing.T) {
 	}
 	// The setup wrote the shipped taxonomy, apart from the data.
 	for table, want := range map[string]int{
-		transforms.UsageCategories:   len(transforms.Categories()),
+		transforms.UsageCategories: len(transforms.Categories()),
 		transforms.CategoryAncestors: func() (n int) {
 			for _, c := range transforms.Categories() {
 				n += len(transforms.Ancestors(c))
