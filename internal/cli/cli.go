@@ -54,6 +54,7 @@ Warehouse commands (DuckDB, embedded, the default; or BigQuery):
   twilio-elt sync  --config config.json [--destination duckdb --path twilio.duckdb | --destination bigquery ...]
   twilio-elt demo  [--path twilio-demo.duckdb]
   twilio-elt verify [--path twilio.duckdb | --destination bigquery ...] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+  twilio-elt rebuild-costs [--path twilio.duckdb | --destination bigquery ...]
 
 Other:
   twilio-elt version
@@ -86,6 +87,8 @@ func Main(ctx context.Context, args []string, sys IO) int {
 		return runSync(ctx, rest, sys)
 	case "verify":
 		return runVerify(ctx, rest, sys)
+	case "rebuild-costs":
+		return runRebuildCosts(ctx, rest, sys)
 	case "demo":
 		return runDemo(ctx, rest, sys)
 	case "version", "--version":

@@ -133,12 +133,13 @@ func runLoad(ctx context.Context, args []string, sys IO) int {
 	w := airbyte.NewWriter(sys.Stdout)
 	defer w.Flush()
 	opts := pipeline.Options{
-		KeepZeroRows:   *df.keepZero,
-		MainAccountSID: *mainSID,
-		CommitInterval: time.Second,
-		Log:            log,
-		Now:            sys.Now,
-		OnCommitted:    func(s protocol.State) error { return w.Write(s) },
+		KeepZeroRows:    *df.keepZero,
+		MainAccountSID:  *mainSID,
+		CommitInterval:  time.Second,
+		RebuildProgress: rebuildProgress(sys.Stderr),
+		Log:             log,
+		Now:             sys.Now,
+		OnCommitted:     func(s protocol.State) error { return w.Write(s) },
 	}
 	var stats pipeline.Stats
 	if *fromRaw != "" {
@@ -242,11 +243,12 @@ func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *s
 	conn := connector.New(cfg, api, log)
 	conn.SetClock(sys.Now)
 	opts := pipeline.Options{
-		KeepZeroRows:   *df.keepZero,
-		MainAccountSID: cfg.AccountSID,
-		CommitInterval: time.Second,
-		Log:            log,
-		Now:            sys.Now,
+		KeepZeroRows:    *df.keepZero,
+		MainAccountSID:  cfg.AccountSID,
+		CommitInterval:  time.Second,
+		RebuildProgress: rebuildProgress(sys.Stderr),
+		Log:             log,
+		Now:             sys.Now,
 	}
 	var archive *raw.Writer
 	if od.rawDir != "" {
@@ -319,6 +321,52 @@ func runVerify(ctx context.Context, args []string, sys IO) int {
 		return 1
 	}
 	return 0
+}
+
+// runRebuildCosts: twilio-elt rebuild-costs.
+func runRebuildCosts(ctx context.Context, args []string, sys IO) int {
+	fs := flag.NewFlagSet("rebuild-costs", flag.ContinueOnError)
+	fs.SetOutput(sys.Stderr)
+	df := addDestFlags(fs, "twilio.duckdb")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(sys.Stderr, "twilio-elt rebuild-costs: %s\n", oneLine(err))
+		return 1
+	}
+	if *df.kind == "duckdb" {
+		if _, err := os.Stat(*df.path); err != nil {
+			return fail(fmt.Errorf("no DuckDB warehouse at %s: %w", *df.path, err))
+		}
+	}
+	od, err := df.open(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer od.close()
+	log := newStderrLogger(sys.Stderr, false)
+	opts := pipeline.Options{RebuildProgress: rebuildProgress(sys.Stderr), Log: log, Now: sys.Now}
+	start := time.Now()
+	if err := pipeline.RebuildCosts(ctx, od.dest, opts); err != nil {
+		return fail(err)
+	}
+	log.Info("rebuild-costs finished", "destination", od.display, "took", time.Since(start).Round(time.Millisecond))
+	return 0
+}
+
+// rebuildProgress reports a rebuild of the cost tables on w when it is a
+// terminal (nil otherwise: the rebuild's INFO lines say enough in logs).
+func rebuildProgress(w io.Writer) func(done, total int) {
+	if !isTerminal(w) {
+		return nil
+	}
+	return func(done, total int) {
+		fmt.Fprintf(w, "\rbuilding the cost tables: %d of %d account-days", done, total)
+		if done >= total {
+			fmt.Fprintln(w)
+		}
+	}
 }
 
 // isTerminal reports whether w is a terminal.

@@ -108,31 +108,35 @@ ORDER BY usage_date, account_sid`)
 			})
 		}
 	}
+	// The assumed roll-ups' evidence: one pass over the usage rows of
+	// those roll-ups and their children, on the days checked.
 	rows, err = query(ctx, q, `
-WITH usage AS (
-  SELECT usage_date, account_sid, category, COALESCE(price, 0) AS price
-  FROM {{table "twilio_usage_daily"}} WHERE `+cond+`
+WITH assumed AS (
+  SELECT DISTINCT parent AS category FROM {{table "twilio_usage_categories"}}
+  WHERE hierarchy = 'assumed' AND parent <> 'totalprice' AND NOT is_overlay
 ),
 children AS (
-  SELECT u.usage_date, u.account_sid, a.ancestor AS parent, SUM(u.price) AS price
-  FROM usage u
+  SELECT u.usage_date, u.account_sid, a.ancestor AS parent, SUM(COALESCE(u.price, 0)) AS price
+  FROM {{table "twilio_usage_daily"}} u
   JOIN {{table "twilio_usage_category_ancestors"}} a ON a.category = u.category AND a.distance = 1
   JOIN {{table "twilio_usage_categories"}} c ON c.category = u.category AND NOT c.is_overlay
+  WHERE a.ancestor IN (SELECT category FROM assumed) AND `+cond+`
   GROUP BY u.usage_date, u.account_sid, a.ancestor
-  HAVING SUM(u.price) <> 0
+  HAVING SUM(COALESCE(u.price, 0)) <> 0
+),
+parents AS (
+  SELECT usage_date, account_sid, category, COALESCE(price, 0) AS price
+  FROM {{table "twilio_usage_daily"}}
+  WHERE category IN (SELECT category FROM assumed) AND `+cond+`
 )
-SELECT c.category,
+SELECT s.category,
        COUNT(k.parent),
        SUM(CASE WHEN k.price - COALESCE(r.price, 0) > CAST('`+Tolerance+`' AS {{numeric}}) THEN 1 ELSE 0 END)
-FROM {{table "twilio_usage_categories"}} c
-LEFT JOIN children k ON k.parent = c.category
-LEFT JOIN usage r ON r.usage_date = k.usage_date AND r.account_sid = k.account_sid AND r.category = k.parent
-WHERE c.category IN (
-  SELECT parent FROM {{table "twilio_usage_categories"}}
-  WHERE hierarchy = 'assumed' AND parent <> 'totalprice' AND NOT is_overlay
-)
-GROUP BY c.category
-ORDER BY c.category`)
+FROM assumed s
+LEFT JOIN children k ON k.parent = s.category
+LEFT JOIN parents r ON r.usage_date = k.usage_date AND r.account_sid = k.account_sid AND r.category = k.parent
+GROUP BY s.category
+ORDER BY s.category`)
 	if err != nil {
 		return r, err
 	}

@@ -1,7 +1,9 @@
 // Package conformance is the test suite every warehouse.Destination
 // passes: create, load, re-load, views created idempotently, revised and zero-revised groups, a group
 // straddling two batches of one run, whole-table replacement, a failed
-// commit that leaves nothing behind, exact values, and state round trips.
+// commit that leaves nothing behind, exact values, state and meta round
+// trips, updates, streamed queries, literals, and an older version's view
+// replaced by a table.
 //
 // A destination's tests call Run with a constructor of fresh, empty
 // destinations:
@@ -11,6 +13,7 @@ package conformance
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -24,11 +27,13 @@ import (
 
 	"github.com/twilio-elt/twilio-elt/internal/warehouse"
 	"github.com/twilio-elt/twilio-elt/transforms"
+	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
 )
 
 // Destination is a warehouse.Destination the suite can read back.
 type Destination interface {
 	warehouse.Destination
+	costmodel.Scanner
 	// ReadStrings returns the values of cols in every row of table, each
 	// as the destination's text cast of it (CAST(x AS STRING/VARCHAR)),
 	// NULL as "NULL", in any order. The suite uses STRING, DATE
@@ -288,7 +293,7 @@ func Run(t *testing.T, newDest func(t *testing.T) Destination) {
 
 	t.Run("CreatesTheProductTables", func(t *testing.T) {
 		d := newDest(t)
-		all := transforms.Tables()
+		all := append(transforms.Tables(), costmodel.Tables()...)
 		if err := d.Setup(context.Background(), all); err != nil {
 			t.Fatalf("Setup of the product tables: %v", err)
 		}
@@ -485,6 +490,110 @@ func Run(t *testing.T, newDest func(t *testing.T) Destination) {
 		}
 		if diff := cmp.Diff(wantStates, states(t, d)); diff != "" {
 			t.Errorf("states (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("UpdatesAndMetaCommitWithTheRows", func(t *testing.T) {
+		d := setup(t, newDest)
+		ctx := context.Background()
+		commit(t, d, warehouse.Batch{
+			Replace: []warehouse.Group{{Table: accountsTable}},
+			Rows:    map[string]arrow.RecordBatch{accountsTable: accountsBatch(t, [2]string{acA, "old"}, [2]string{acB, "b"})},
+			Meta:    map[string]string{"version": "1", "other": "it's \"x\""},
+		})
+		commit(t, d, warehouse.Batch{
+			Updates: []warehouse.Update{{Table: accountsTable, Set: "name", Value: "new ü", Where: "account_sid", Match: acA}},
+			Meta:    map[string]string{"version": "2"},
+		})
+		if diff := cmp.Diff([][]string{{acA, "new ü"}, {acB, "b"}}, readAccounts(t, d)); diff != "" {
+			t.Errorf("accounts after the update (-want +got):\n%s", diff)
+		}
+		meta, err := d.Meta(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(map[string]string{"version": "2", "other": `it's "x"`}, meta); diff != "" {
+			t.Errorf("meta (-want +got):\n%s", diff)
+		}
+		// A failed commit applies neither its updates nor its meta.
+		bad := warehouse.Batch{
+			Updates: []warehouse.Update{{Table: accountsTable, Set: "name", Value: "never", Where: "account_sid", Match: acB}},
+			Meta:    map[string]string{"version": "3"},
+			Rows:    map[string]arrow.RecordBatch{"no_such_table": accountsBatch(t, [2]string{acA, "x"})},
+		}
+		if err := d.Commit(ctx, bad); err == nil {
+			t.Fatal("a commit to an unknown table succeeded")
+		}
+		if meta, _ := d.Meta(ctx); meta["version"] != "2" {
+			t.Errorf("meta after a failed commit: %v", meta)
+		}
+		if got := readAccounts(t, d); got[1][1] != "b" {
+			t.Errorf("accounts after a failed commit: %v", got)
+		}
+	})
+
+	t.Run("QueryEachStreamsTextAndNulls", func(t *testing.T) {
+		d := setup(t, newDest)
+		commit(t, d, firstBatch(t))
+		q, err := d.Dialect().Render(`SELECT account_sid, CAST(price AS {{string}}) FROM {{table "` + usageTable + `"}} WHERE category = 'sms' ORDER BY usage_date, account_sid`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		err = d.QueryEach(context.Background(), q, func(row []sql.NullString) error {
+			price := "NULL"
+			if row[1].Valid {
+				price = normDecimal(row[1].String)
+			}
+			got = append(got, row[0].String+" "+price)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{acA + " -0.0075", acB + " NULL", acA + " 12345678901234567890.123456789"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("QueryEach rows (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("LiteralQuotesAnything", func(t *testing.T) {
+		d := setup(t, newDest)
+		for _, s := range []string{"plain", "it's", `back\slash`, "new\nline\ttab", `'); DROP TABLE x; --`, "ünïcode 🙂", ""} {
+			var got []string
+			err := d.QueryEach(context.Background(), "SELECT "+d.Dialect().Literal(s), func(row []sql.NullString) error {
+				got = append(got, row[0].String)
+				return nil
+			})
+			if err != nil {
+				t.Errorf("literal of %q: %v", s, err)
+				continue
+			}
+			if len(got) != 1 || got[0] != s {
+				t.Errorf("literal of %q reads back as %q", s, got)
+			}
+		}
+	})
+
+	t.Run("OlderVersionsViewIsReplacedByATable", func(t *testing.T) {
+		d := setup(t, newDest)
+		ctx := context.Background()
+		commit(t, d, firstBatch(t))
+		if err := d.CreateViews(ctx, []warehouse.View{{Name: "conformance_costs", Query: `SELECT account_sid FROM {{table "` + usageTable + `"}}`}}); err != nil {
+			t.Fatal(err)
+		}
+		costs := accounts
+		costs.Name = "conformance_costs"
+		if err := d.Setup(ctx, []warehouse.Table{usage, accounts, costs}); err != nil {
+			t.Fatalf("Setup over a view of the table's name: %v", err)
+		}
+		commit(t, d, warehouse.Batch{Rows: map[string]arrow.RecordBatch{"conformance_costs": accountsBatch(t, [2]string{acA, "x"})}})
+		got, err := d.ReadStrings(ctx, "conformance_costs", accountsCols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([][]string{{acA, "x"}}, got); diff != "" {
+			t.Errorf("the table that replaced the view (-want +got):\n%s", diff)
 		}
 	})
 }
