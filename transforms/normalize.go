@@ -1,6 +1,8 @@
 package transforms
 
 import (
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	fastjson "github.com/goccy/go-json"
@@ -52,6 +55,9 @@ type GroupKey struct {
 	Stream string
 	SID    string
 	Day    arrow.Date32
+	// Item is the record's key within a group of many records: the
+	// category of a usage record ("" for other streams).
+	Item string
 }
 
 // Groups returns the warehouse groups k covers: a SIM day is a group of
@@ -101,6 +107,12 @@ type Normalizer struct {
 	unknown    []string
 	// accounts holds the accounts records added since TakeAccounts.
 	accounts []AccountName
+	// live maps the primary key of each record added since the last
+	// Flush to its rows, so that a later record with the key supersedes
+	// them; superseded counts those records.
+	live       map[string][]rowRef
+	keyBuf     []byte
+	superseded int
 }
 
 // AccountName is what the cost model needs of an accounts record: the
@@ -121,6 +133,14 @@ type tableBuilder struct {
 	table warehouse.Table
 	b     *array.RecordBuilder
 	n     int
+	// dead marks the rows a later record with the same key superseded.
+	dead []int
+}
+
+// rowRef is a row a record added to a table.
+type rowRef struct {
+	tb *tableBuilder
+	i  int
 }
 
 // NewNormalizer returns a Normalizer.
@@ -128,7 +148,8 @@ func NewNormalizer(opts Options) *Normalizer {
 	if opts.Allocator == nil {
 		opts.Allocator = memory.NewGoAllocator()
 	}
-	n := &Normalizer{opts: opts, builders: map[string]*tableBuilder{}, billing: map[string]string{}, categories: map[string]struct{}{}}
+	n := &Normalizer{opts: opts, builders: map[string]*tableBuilder{}, billing: map[string]string{}, categories: map[string]struct{}{},
+		live: map[string][]rowRef{}}
 	for _, t := range Tables() {
 		tb := &tableBuilder{table: t, b: array.NewRecordBuilder(opts.Allocator, t.Schema)}
 		n.builders[t.Name] = tb
@@ -142,11 +163,13 @@ func NewNormalizer(opts Options) *Normalizer {
 func (n *Normalizer) Rows() int { return n.rows }
 
 // Flush returns the rows added since the last Flush as one record batch
-// per table that has rows, with _loaded_at set to loadedAt. The caller
-// releases the batches.
-func (n *Normalizer) Flush(loadedAt time.Time) map[string]arrow.RecordBatch {
+// per table that has rows, with _loaded_at set to loadedAt. Of records
+// with the same primary key only the last one's rows are in it. The
+// caller releases the batches.
+func (n *Normalizer) Flush(loadedAt time.Time) (map[string]arrow.RecordBatch, error) {
 	out := map[string]arrow.RecordBatch{}
 	ts := arrow.Timestamp(loadedAt.UnixMicro())
+	var err error
 	for _, tb := range n.order {
 		if tb.n == 0 {
 			continue
@@ -156,12 +179,86 @@ func (n *Normalizer) Flush(loadedAt time.Time) map[string]arrow.RecordBatch {
 		for range tb.n {
 			lb.UnsafeAppend(ts)
 		}
-		out[tb.table.Name] = tb.b.NewRecordBatch()
-		tb.n = 0
+		rec := tb.b.NewRecordBatch()
+		if len(tb.dead) > 0 && err == nil {
+			var kept arrow.RecordBatch
+			kept, err = dropRows(n.opts.Allocator, rec, tb.dead)
+			rec.Release()
+			rec = kept
+		}
+		if rec != nil {
+			out[tb.table.Name] = rec
+		}
+		tb.n, tb.dead = 0, tb.dead[:0]
 	}
 	n.rows = 0
-	return out
+	clear(n.live)
+	if err != nil {
+		for _, r := range out {
+			r.Release()
+		}
+		return nil, fmt.Errorf("drop superseded rows: %w", err)
+	}
+	return out, nil
 }
+
+// dropRows returns rec without the rows at dead.
+func dropRows(mem memory.Allocator, rec arrow.RecordBatch, dead []int) (arrow.RecordBatch, error) {
+	b := array.NewBooleanBuilder(mem)
+	defer b.Release()
+	keep := make([]bool, rec.NumRows())
+	for i := range keep {
+		keep[i] = true
+	}
+	for _, i := range dead {
+		keep[i] = false
+	}
+	b.AppendValues(keep, nil)
+	mask := b.NewBooleanArray()
+	defer mask.Release()
+	ctx := compute.WithAllocator(context.Background(), mem)
+	return compute.FilterRecordBatch(ctx, rec, mask, compute.DefaultFilterOptions())
+}
+
+// Superseded returns how many records a later record with the same
+// primary key superseded since the last call.
+func (n *Normalizer) Superseded() int {
+	s := n.superseded
+	n.superseded = 0
+	return s
+}
+
+// recordKey builds the primary key of a record in n.keyBuf.
+func (n *Normalizer) recordKey(parts ...string) []byte {
+	b := n.keyBuf[:0]
+	for _, p := range parts {
+		b = append(b, p...)
+		b = append(b, 0)
+	}
+	n.keyBuf = b
+	return b
+}
+
+// supersede marks the rows of an earlier record with key as dead.
+func (n *Normalizer) supersede(key []byte) {
+	refs, ok := n.live[string(key)]
+	if !ok {
+		return
+	}
+	for _, r := range refs {
+		r.tb.dead = append(r.tb.dead, r.i)
+	}
+	delete(n.live, string(key))
+	n.superseded++
+}
+
+// keep records the rows a record with key added.
+func (n *Normalizer) keep(key []byte, refs ...rowRef) {
+	n.live[string(key)] = refs
+}
+
+// next is the index of the row tb is about to append.
+func (tb *tableBuilder) next() rowRef { return rowRef{tb, tb.n} }
 
 // Release frees the builders.
 func (n *Normalizer) Release() {
@@ -393,6 +490,9 @@ func (n *Normalizer) addAccount(data []byte) (GroupKey, error) {
 	}
 	n.accounts = append(n.accounts, name)
 	tb := n.builders[Accounts]
+	key := n.recordKey("a", in.SID)
+	n.supersede(key)
+	n.keep(key, tb.next())
 	b := tb.b
 	b.Field(0).(*array.StringBuilder).Append(in.SID)
 	appendString(b.Field(1), parent)
@@ -445,7 +545,11 @@ func (n *Normalizer) addUsage(data []byte) (GroupKey, error) {
 			Err:    err,
 		}
 	}
-	k := GroupKey{Stream: catalog.UsageRecords, SID: in.AccountSID, Day: day}
+	k := GroupKey{Stream: catalog.UsageRecords, SID: in.AccountSID, Day: day, Item: in.Category}
+	var dayBytes [4]byte
+	binary.LittleEndian.PutUint32(dayBytes[:], uint32(day))
+	key := n.recordKey("u", in.AccountSID, string(dayBytes[:]), in.Category)
+	n.supersede(key)
 	if _, ok := n.categories[in.Category]; !ok {
 		n.categories[in.Category] = struct{}{}
 		if _, known := LookupCategory(in.Category); !known {
@@ -463,6 +567,7 @@ func (n *Normalizer) addUsage(data []byte) (GroupKey, error) {
 		billing = &n.opts.MainAccountSID
 	}
 	tb := n.builders[UsageDaily]
+	n.keep(key, tb.next())
 	b := tb.b
 	b.Field(0).(*array.Date32Builder).Append(day)
 	b.Field(1).(*array.StringBuilder).Append(in.AccountSID)
@@ -479,6 +584,68 @@ func (n *Normalizer) addUsage(data []byte) (GroupKey, error) {
 	tb.n++
 	n.rows++
 	return k, nil
+}
+
+// UsageRow is one row of twilio_usage_daily, as the cost model reads it
+// and as a row read back from the warehouse is added again. Empty strings
+// are NULL, but where Empty says the column holds "" (Twilio sends
+// empty descriptions and units).
+type UsageRow struct {
+	Date                 arrow.Date32
+	AccountSID           string
+	Category             string
+	Description          string
+	Count, Usage, Price  NullDecimal
+	CountUnit, UsageUnit string
+	Currency             string
+	BillingAccountSID    string
+	AsOf                 NullTimestamp
+	Empty                EmptyStrings
+}
+
+// EmptyStrings marks the string columns of a UsageRow that hold "" rather
+// than NULL.
+type EmptyStrings uint8
+
+// The columns EmptyStrings marks.
+const (
+	EmptyDescription EmptyStrings = 1 << iota
+	EmptyCountUnit
+	EmptyUsageUnit
+)
+
+// NullTimestamp is a nullable TIMESTAMP (µs, UTC).
+type NullTimestamp struct {
+	Micros int64
+	Valid  bool
+}
+
+// AddUsageRow adds a usage row read back from the warehouse, as it was
+// loaded: a day an earlier batch of the run began keeps the rows no
+// record of this batch supersedes.
+func (n *Normalizer) AddUsageRow(r UsageRow) {
+	tb := n.builders[UsageDaily]
+	str := func(s string, empty EmptyStrings) *string {
+		if s == "" && r.Empty&empty == 0 {
+			return nil
+		}
+		return &s
+	}
+	b := tb.b
+	b.Field(0).(*array.Date32Builder).Append(r.Date)
+	b.Field(1).(*array.StringBuilder).Append(r.AccountSID)
+	appendString(b.Field(2), str(r.BillingAccountSID, 0))
+	b.Field(3).(*array.StringBuilder).Append(r.Category)
+	appendString(b.Field(4), str(r.Description, EmptyDescription))
+	appendDec(b.Field(5), r.Count)
+	appendString(b.Field(6), str(r.CountUnit, EmptyCountUnit))
+	appendDec(b.Field(7), r.Usage)
+	appendString(b.Field(8), str(r.UsageUnit, EmptyUsageUnit))
+	appendDec(b.Field(9), r.Price)
+	appendString(b.Field(10), str(r.Currency, 0))
+	appendTS(b.Field(11), ts{arrow.Timestamp(r.AsOf.Micros), r.AsOf.Valid})
+	tb.n++
+	n.rows++
 }
 
 // UnknownCategories returns the usage categories that records named since
@@ -558,6 +725,9 @@ func (n *Normalizer) addSIM(data []byte) (GroupKey, error) {
 		return GroupKey{}, &RecordError{Stream: catalog.SIMs, Key: "sid=" + in.SID, Err: err}
 	}
 	tb := n.builders[SIMs]
+	key := n.recordKey("s", in.SID)
+	n.supersede(key)
+	n.keep(key, tb.next())
 	b := tb.b
 	b.Field(0).(*array.StringBuilder).Append(in.SID)
 	appendString(b.Field(1), in.AccountSID)
@@ -732,8 +902,19 @@ func (n *Normalizer) addSIMUsage(data []byte) (GroupKey, error) {
 	if in.Data != nil {
 		units = in.Data.Units
 	}
+	slices.SortFunc(countries, func(a, b roaming) int { return strings.Compare(a.country, b.country) })
 
 	tb := n.builders[SIMUsageDaily]
+	rb := n.builders[SIMUsageRoaming]
+	var dayBytes [4]byte
+	binary.LittleEndian.PutUint32(dayBytes[:], uint32(day))
+	key := n.recordKey("m", in.SIMSID, string(dayBytes[:]))
+	n.supersede(key)
+	refs := []rowRef{tb.next()}
+	for i := range countries {
+		refs = append(refs, rowRef{rb, rb.n + i})
+	}
+	n.keep(key, refs...)
 	b := tb.b
 	b.Field(0).(*array.Date32Builder).Append(day)
 	b.Field(1).(*array.StringBuilder).Append(in.SIMSID)
@@ -763,8 +944,6 @@ func (n *Normalizer) addSIMUsage(data []byte) (GroupKey, error) {
 	tb.n++
 	n.rows++
 
-	slices.SortFunc(countries, func(a, b roaming) int { return strings.Compare(a.country, b.country) })
-	rb := n.builders[SIMUsageRoaming]
 	for _, r := range countries {
 		b := rb.b
 		b.Field(0).(*array.Date32Builder).Append(day)

@@ -2,6 +2,7 @@ package transforms
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -64,13 +65,16 @@ func TestUsageRows(t *testing.T) {
 	zero := add(catalog.UsageRecords, `{"account_sid":"`+subSID+`","category":"calls","start_date":"2026-01-05","count":"0","usage":0,"price":"0.00","price_unit":"USD"}`)
 	add(catalog.UsageRecords, `{"account_sid":"AC00000000000000000000000000000009","category":"totalprice","start_date":"2026-01-06","count":null,"usage":"","price":"123456789.123456789","price_unit":"EUR"}`)
 
-	if want := (GroupKey{Stream: catalog.UsageRecords, SID: subSID, Day: arrow.Date32FromTime(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC))}); k != want || zero != want {
-		t.Errorf("group keys %v, %v; want %v", k, zero, want)
+	want := GroupKey{Stream: catalog.UsageRecords, SID: subSID, Day: arrow.Date32FromTime(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)), Item: "sms"}
+	wantZero := want
+	wantZero.Item = "calls"
+	if k != want || zero != wantZero {
+		t.Errorf("group keys %v, %v; want %v, %v", k, zero, want, wantZero)
 	}
 	if n.Rows() != 4 {
 		t.Errorf("Rows() = %d, want 4 (zero row dropped)", n.Rows())
 	}
-	got := n.Flush(loadedAt)
+	got := flush(t, n)
 	wantAccounts := [][]string{
 		{mainSID, "NULL", "Main", "Main Co", "active", "Full", "true", "2020-01-02T03:04:05Z", "NULL"},
 		{subSID, mainSID, "Sub", "NULL", "active", "NULL", "false", "NULL", "NULL"},
@@ -95,8 +99,72 @@ func TestUsageRows(t *testing.T) {
 		}
 		rec.Release()
 	}
-	if n.Rows() != 0 || len(n.Flush(loadedAt)) != 0 {
+	if n.Rows() != 0 || len(flush(t, n)) != 0 {
 		t.Error("Flush did not empty the normalizer")
+	}
+}
+
+func flush(t *testing.T, n *Normalizer) map[string]arrow.RecordBatch {
+	t.Helper()
+	got, err := n.Flush(loadedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// A record whose primary key an earlier record of the batch has
+// supersedes it: the last one wins, a zero usage record removes the row,
+// and a SIM's day takes its roaming rows with it.
+func TestLaterRecordSupersedesEarlier(t *testing.T) {
+	n := NewNormalizer(Options{})
+	defer n.Release()
+	usage := func(category, price string) string {
+		return `{"account_sid":"` + subSID + `","category":"` + category + `","start_date":"2026-01-05","count":1,"usage":1,"price":` + price + `,"price_unit":"USD"}`
+	}
+	sim := func(country string, total int) string {
+		return fmt.Sprintf(`{"sim_sid":"DE01","account_sid":"%s","period_start":"2026-01-05T00:00:00Z","data":{"total":%d,"billing_units":"USD","billed":"0.5","international_roaming":[{"country":%q,"total":%d,"billed":"0.5"}]}}`, subSID, total, country, total)
+	}
+	for _, r := range []struct{ stream, data string }{
+		{catalog.UsageRecords, usage("sms", "1")},
+		{catalog.UsageRecords, usage("calls", "2")},
+		{catalog.UsageRecords, usage("sms", "3")}, // supersedes sms 1
+		{catalog.UsageRecords, strings.Replace(strings.Replace(usage("calls", "0"), `"count":1`, `"count":0`, 1), `"usage":1`, `"usage":0`, 1)}, // a zero: calls is gone
+		{catalog.SIMUsageRecords, sim("FR", 10)},
+		{catalog.SIMUsageRecords, sim("DE", 20)}, // supersedes the FR day
+		{catalog.Accounts, `{"sid":"` + subSID + `","friendly_name":"Old"}`},
+		{catalog.Accounts, `{"sid":"` + subSID + `","friendly_name":"New"}`},
+	} {
+		if _, err := n.Add(r.stream, []byte(r.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := n.Superseded(); got != 4 {
+		t.Errorf("Superseded() = %d, want 4", got)
+	}
+	got := flush(t, n)
+	for table, want := range map[string][]string{
+		UsageDaily:      {"sms 3"},
+		SIMUsageDaily:   {"DE01 20"},
+		SIMUsageRoaming: {"DE01 DE"},
+		Accounts:        {subSID + " New"},
+	} {
+		var have []string
+		for _, r := range rows(t, got[table]) {
+			switch table {
+			case UsageDaily:
+				have = append(have, r[3]+" "+r[9])
+			case SIMUsageDaily:
+				have = append(have, r[1]+" "+r[5])
+			case SIMUsageRoaming:
+				have = append(have, r[1]+" "+r[2])
+			case Accounts:
+				have = append(have, r[0]+" "+r[2])
+			}
+		}
+		if diff := cmp.Diff(want, have); diff != "" {
+			t.Errorf("%s rows (-want +got):\n%s", table, diff)
+		}
 	}
 }
 
@@ -116,7 +184,7 @@ func TestKeepZeroRowsAndMainAccountFallback(t *testing.T) {
 	if _, err := n.Add(catalog.UsageRecords, []byte(`{"account_sid":"`+subSID+`","category":"calls","start_date":"2026-01-05","count":0,"usage":0,"price":0,"price_unit":"USD"}`)); err != nil {
 		t.Fatal(err)
 	}
-	got := rows(t, n.Flush(loadedAt)[UsageDaily])
+	got := rows(t, flush(t, n)[UsageDaily])
 	want := [][]string{{"2026-01-05", subSID, mainSID, "calls", "NULL", "0", "NULL", "0", "NULL", "0", "USD", "NULL"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -188,7 +256,7 @@ func TestSIMUsageRows(t *testing.T) {
 	if len(groups) != 2 || groups[0].Table != SIMUsageDaily || groups[1].Table != SIMUsageRoaming {
 		t.Errorf("groups %v, want both SIM usage tables", groups)
 	}
-	got := n.Flush(loadedAt)
+	got := flush(t, n)
 	wantDaily := [][]string{{"2026-01-05", simSID, mainSID, "USD", "bytes",
 		"3000", "1000", "2000", "1.0001",
 		"1000", "0.5", "NULL", "NULL", "2000", "0.5001",

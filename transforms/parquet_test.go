@@ -26,7 +26,7 @@ func usageParquet(t *testing.T) []byte {
 			t.Fatal(err)
 		}
 	}
-	rec := n.Flush(loadedAt)[UsageDaily]
+	rec := flush(t, n)[UsageDaily]
 	defer rec.Release()
 	var buf bytes.Buffer
 	if err := WriteParquet(&buf, rec.Schema(), []arrow.RecordBatch{rec}, ParquetOptions{}); err != nil {

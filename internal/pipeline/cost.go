@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -27,9 +26,7 @@ type costState struct {
 	names costmodel.Accounts
 	// listed holds the accounts of the run's accounts records.
 	listed map[string]bool
-	// touched holds the account-days of the pending batch's usage: true
-	// for a day first seen in this batch, false for one an earlier batch
-	// of the run began.
+	// touched holds the account-days of the pending batch's usage.
 	touched map[costmodel.DayKey]bool
 	// renames are the updates of cost rows whose account's name changed.
 	renames []warehouse.Update
@@ -54,15 +51,8 @@ func (c *costState) release() {
 	c.recons.Release()
 }
 
-// touch records that the pending batch holds usage of k; first: the run
-// had not seen k before.
-func (c *costState) touch(k costmodel.DayKey, first bool) {
-	if first {
-		c.touched[k] = true
-	} else if _, ok := c.touched[k]; !ok {
-		c.touched[k] = false
-	}
-}
+// touch records that the pending batch holds usage of k.
+func (c *costState) touch(k costmodel.DayKey) { c.touched[k] = true }
 
 func (c *costState) pending() bool { return len(c.touched) > 0 || len(c.renames) > 0 }
 
@@ -113,8 +103,9 @@ func (c *costState) committed() {
 }
 
 // attribute adds to b the cost rows of every account-day b touches,
-// replacing the days' cost rows, and the renames.
-func (c *costState) attribute(ctx context.Context, s Store, b *warehouse.Batch, now time.Time) error {
+// replacing the days' cost rows, and the renames. The batch holds every
+// row of each such day (see Loader.carry).
+func (c *costState) attribute(b *warehouse.Batch, now time.Time) error {
 	b.Updates = append(b.Updates, c.renames...)
 	if len(c.touched) == 0 {
 		return nil
@@ -122,23 +113,6 @@ func (c *costState) attribute(ctx context.Context, s Store, b *warehouse.Batch, 
 	days, err := usageByDay(b.Rows[transforms.UsageDaily])
 	if err != nil {
 		return err
-	}
-	var continued []costmodel.DayKey
-	for k, first := range c.touched {
-		if !first {
-			continued = append(continued, k)
-		}
-	}
-	if len(continued) > 0 {
-		// Days an earlier batch of this run began: the rows it committed
-		// are part of the day.
-		earlier, err := costmodel.ReadDays(ctx, s, continued)
-		if err != nil {
-			return fmt.Errorf("read back the usage of %d days loaded in more than one batch: %w", len(continued), err)
-		}
-		for k, rows := range earlier {
-			days[k] = append(rows, days[k]...)
-		}
 	}
 	keys := slices.SortedFunc(maps.Keys(c.touched), func(a, b costmodel.DayKey) int {
 		return cmp.Or(cmp.Compare(a.Date, b.Date), strings.Compare(a.AccountSID, b.AccountSID))
@@ -221,6 +195,7 @@ func usageByDay(rec arrow.RecordBatch) (map[costmodel.DayKey][]costmodel.Usage, 
 	for row := range int(rec.NumRows()) {
 		k := costmodel.DayKey{AccountSID: str(1, row), Date: date.Value(row)}
 		out[k] = append(out[k], costmodel.Usage{
+			Date: k.Date, AccountSID: k.AccountSID,
 			Category: str(2, row), Description: str(3, row),
 			Count: dec(4, row), CountUnit: str(5, row),
 			Usage: dec(6, row), UsageUnit: str(7, row),

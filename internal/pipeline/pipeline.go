@@ -124,6 +124,15 @@ type Loader struct {
 	sourceErrs []string
 	failed     error
 	cost       *costState
+	// batch holds the groups (of usage and SIM usage) the pending batch
+	// has records of: true for one first seen in it, false for one an
+	// earlier batch of the run began.
+	batch map[transforms.GroupKey]bool
+	// continued holds, per usage day an earlier batch of the run began,
+	// the categories the pending batch has records of.
+	continued map[costmodel.DayKey]map[string]bool
+	// Superseded counts records a later one with the same key replaced.
+	superseded int
 }
 
 // NewLoader returns a Loader committing to dest. Call Finish at the end.
@@ -150,6 +159,8 @@ func NewLoader(dest Store, opts Options) *Loader {
 		stats:      Stats{Rows: map[string]int64{}},
 		usageSeen:  map[string]bool{},
 		cost:       newCostState(opts.Accounts),
+		batch:      map[transforms.GroupKey]bool{},
+		continued:  map[costmodel.DayKey]map[string]bool{},
 	}
 }
 
@@ -236,14 +247,65 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 	return nil
 }
 
+// see notes that a record of group k arrived. The first batch of the run
+// to see a group replaces it. A later batch that sees it again replaces
+// it again, with what it holds of the group: a SIM's day is one record,
+// the last one wins; a usage day is many records, so the batch also
+// carries the rows earlier batches committed that none of its records
+// supersede (see carry).
 func (l *Loader) see(k transforms.GroupKey) {
+	item := k.Item
+	k.Item = ""
 	first := l.groups.firstSight(k)
 	if first {
 		l.replace = append(l.replace, k.Groups()...)
 	}
-	if k.Stream == catalog.UsageRecords {
-		l.cost.touch(costmodel.DayKey{AccountSID: k.SID, Date: k.Day}, first)
+	if _, whole := transforms.WholeTable(k.Stream); whole {
+		return
 	}
+	fresh, seen := l.batch[k]
+	if !seen {
+		fresh = first
+		l.batch[k] = fresh
+		if !fresh {
+			l.replace = append(l.replace, k.Groups()...)
+		}
+	}
+	if k.Stream == catalog.UsageRecords {
+		day := costmodel.DayKey{AccountSID: k.SID, Date: k.Day}
+		l.cost.touch(day)
+		if !fresh {
+			if l.continued[day] == nil {
+				l.continued[day] = map[string]bool{}
+			}
+			l.continued[day][item] = true
+		}
+	}
+}
+
+// carry adds to the pending batch the committed rows of the usage days
+// an earlier batch of the run began that no record of the batch
+// supersedes: the batch replaces those days whole.
+func (l *Loader) carry(ctx context.Context) error {
+	if len(l.continued) == 0 {
+		return nil
+	}
+	days := make([]costmodel.DayKey, 0, len(l.continued))
+	for k := range l.continued {
+		days = append(days, k)
+	}
+	earlier, err := costmodel.ReadDays(ctx, l.dest, days)
+	if err != nil {
+		return fmt.Errorf("read back the usage of %d days loaded in more than one batch: %w", len(days), err)
+	}
+	for k, rows := range earlier {
+		for _, r := range rows {
+			if !l.continued[k][r.Category] {
+				l.norm.AddUsageRow(r)
+			}
+		}
+	}
+	return nil
 }
 
 // Finish commits what is pending. It returns an error when the source
@@ -259,6 +321,9 @@ func (l *Loader) Finish(ctx context.Context) error {
 	if err := l.commit(ctx); err != nil {
 		l.failed = err
 		return err
+	}
+	if l.superseded > 0 {
+		l.opts.Log.Warn(fmt.Sprintf("%d records repeated a primary key already received in this run: the last of each was kept", l.superseded))
 	}
 	if len(l.sourceErrs) > 0 {
 		return fmt.Errorf("the source failed: %s", l.sourceErrs[0])
@@ -289,21 +354,32 @@ func (l *Loader) commit(ctx context.Context) error {
 	if l.norm.Rows() == 0 && len(l.replace) == 0 && len(l.pending) == 0 && !l.cost.pending() {
 		return nil
 	}
+	if err := l.carry(ctx); err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
 	now := l.opts.Now()
-	rows := l.norm.Flush(now)
+	rows, err := l.norm.Flush(now)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
 	defer func() {
 		for _, r := range rows {
 			r.Release()
 		}
 	}()
+	if n := l.norm.Superseded(); n > 0 {
+		l.superseded += n
+	}
 	b := warehouse.Batch{Replace: l.replace, Rows: rows, States: l.states}
-	if err := l.cost.attribute(ctx, l.dest, &b, now); err != nil {
+	if err := l.cost.attribute(&b, now); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
 	if err := l.dest.Commit(ctx, b); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
 	l.cost.committed()
+	clear(l.batch)
+	clear(l.continued)
 	l.stats.Commits++
 	if l.opts.Archive != nil {
 		// Only what is committed is archived.

@@ -145,8 +145,9 @@ func TestGroupsAreReplacedOnFirstSightOnly(t *testing.T) {
 		// 2 × MaxRows rows end a batch anywhere: (A, 01-02) straddles.
 		{Replace: []string{"twilio_usage_daily(" + day1 + ")", "twilio_usage_daily(" + day2 + ")"}, Rows: map[string]int64{"twilio_usage_daily": 4}, CostDays: []string{day1, day2}},
 		{States: []string{"usage_records"}, Rows: map[string]int64{}},
-		// The straddling day's cost is recomputed from all its rows.
-		{Replace: []string{"twilio_usage_daily(" + day3 + ")"}, Rows: map[string]int64{"twilio_usage_daily": 1}, CostDays: []string{day2, day3}, States: []string{"usage_records"}},
+		// The straddling day is replaced again, whole: the row the first
+		// batch committed is carried, and its cost recomputed from both.
+		{Replace: []string{"twilio_usage_daily(" + day2 + ")", "twilio_usage_daily(" + day3 + ")"}, Rows: map[string]int64{"twilio_usage_daily": 2}, CostDays: []string{day2, day3}, States: []string{"usage_records"}},
 		{Replace: []string{"twilio_sims()"}, Rows: map[string]int64{}, States: []string{"sims"}},
 	}
 	if diff := cmp.Diff(want, dest.batches); diff != "" {

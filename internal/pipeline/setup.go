@@ -100,7 +100,10 @@ func migrateCosts(ctx context.Context, dest Destination, opts Options, all bool)
 	n := transforms.NewNormalizer(transforms.Options{})
 	defer n.Release()
 	replace := n.AddCategories(changed)
-	rows := n.Flush(opts.now())
+	rows, err := n.Flush(opts.now())
+	if err != nil {
+		return err
+	}
 	defer func() {
 		for _, r := range rows {
 			r.Release()

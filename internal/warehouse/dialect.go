@@ -14,6 +14,7 @@ import (
 //	{{dayStart "d" 1}}  TIMESTAMP of midnight UTC, 1 day after DATE d
 //	{{monthStart "d" 1}}  TIMESTAMP of the first of the month, 1 month after d's
 //	{{argMin "x" "y"}}  aggregate: the x of the row with the smallest y (NULL y ignored)
+//	{{epochMicros "t"}}  INT64 microseconds since 1970 of TIMESTAMP t
 //
 // Everything else must be SQL both engines read alike.
 type Dialect struct {
@@ -72,6 +73,12 @@ func (d Dialect) Render(query string) (string, error) {
 				return fmt.Sprintf("ARRAY_AGG(%s IGNORE NULLS ORDER BY %s LIMIT 1)[SAFE_OFFSET(0)]", x, y)
 			}
 			return fmt.Sprintf("arg_min(%s, %s)", x, y)
+		},
+		"epochMicros": func(expr string) string {
+			if d.BigQuery {
+				return "UNIX_MICROS(" + expr + ")"
+			}
+			return "epoch_us(" + expr + ")"
 		},
 		"monthStart": func(expr string, months int) string {
 			if d.BigQuery {

@@ -11,16 +11,8 @@ import (
 	"github.com/twilio-elt/twilio-elt/transforms"
 )
 
-// Usage is one row of twilio_usage_daily as attribution reads it. Empty
-// strings are NULL.
-type Usage struct {
-	Category             string
-	Description          string
-	Count, Usage, Price  transforms.NullDecimal
-	CountUnit, UsageUnit string
-	Currency             string
-	BillingAccountSID    string
-}
+// Usage is one row of twilio_usage_daily. Empty strings are NULL.
+type Usage = transforms.UsageRow
 
 // Day is one account's usage on one UTC day: the unit of attribution, and
 // the loader's replace group of twilio_usage_daily.

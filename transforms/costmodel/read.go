@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,7 +47,7 @@ func dayKey(sid, date string) (DayKey, error) {
 // in the order scanUsage decodes them.
 const usageColumns = `CAST(usage_date AS {{string}}), account_sid, category, description,
   CAST(count AS {{string}}), count_unit, CAST(usage AS {{string}}), usage_unit,
-  CAST(price AS {{string}}), currency, billing_account_sid`
+  CAST(price AS {{string}}), currency, billing_account_sid, CAST({{epochMicros "as_of"}} AS {{string}})`
 
 // scanUsage streams the usage rows that match where (SQL over
 // twilio_usage_daily) and keep (nil: all), one account-day at a time, in
@@ -71,8 +72,8 @@ ORDER BY usage_date, account_sid`)
 		return err
 	}
 	err = s.QueryEach(ctx, q, func(row []sql.NullString) error {
-		if len(row) != 11 {
-			return fmt.Errorf("read usage: %d columns, want 11", len(row))
+		if len(row) != 12 {
+			return fmt.Errorf("read usage: %d columns, want 12", len(row))
 		}
 		k, err := dayKey(row[1].String, row[0].String)
 		if err != nil {
@@ -88,6 +89,7 @@ ORDER BY usage_date, account_sid`)
 			curKey, cur.AccountSID, cur.Date = k, k.AccountSID, k.Date
 		}
 		u := Usage{
+			Date: k.Date, AccountSID: k.AccountSID,
 			Category: row[2].String, Description: row[3].String,
 			CountUnit: row[5].String, UsageUnit: row[7].String,
 			Currency: row[9].String, BillingAccountSID: row[10].String,
@@ -105,6 +107,21 @@ ORDER BY usage_date, account_sid`)
 				return fmt.Errorf("read usage %s %s: %s %q: %w", k, u.Category, f.name, f.col.String, err)
 			}
 			*f.dst = transforms.NullDecimal{Num: n, Valid: true}
+		}
+		for _, e := range []struct {
+			col  sql.NullString
+			mark transforms.EmptyStrings
+		}{{row[3], transforms.EmptyDescription}, {row[5], transforms.EmptyCountUnit}, {row[7], transforms.EmptyUsageUnit}} {
+			if e.col.Valid && e.col.String == "" {
+				u.Empty |= e.mark
+			}
+		}
+		if row[11].Valid {
+			us, err := strconv.ParseInt(row[11].String, 10, 64)
+			if err != nil {
+				return fmt.Errorf("read usage %s %s: as_of %q: %w", k, u.Category, row[11].String, err)
+			}
+			u.AsOf = transforms.NullTimestamp{Micros: us, Valid: true}
 		}
 		cur.Usage = append(cur.Usage, u)
 		return nil
