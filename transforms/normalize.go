@@ -50,7 +50,8 @@ func (e *RecordError) Unwrap() error { return e.Err }
 
 // GroupKey identifies the replace group of a record within its stream:
 // (account_sid, usage_date) for usage, (sim_sid, usage_date) for SIM
-// usage, and the stream alone for full-refresh streams.
+// usage, and the record's SID for full-refresh streams, whose tables the
+// first batch of a read replaces whole (GroupKey with no SID).
 type GroupKey struct {
 	Stream string
 	SID    string
@@ -64,11 +65,15 @@ type GroupKey struct {
 // both SIM usage tables, so a day revised to no roaming loses its rows.
 func (k GroupKey) Groups() []warehouse.Group {
 	day := func() time.Time { return k.Day.ToTime().UTC() }
+	var one []any
+	if k.SID != "" {
+		one = []any{k.SID}
+	}
 	switch k.Stream {
 	case catalog.Accounts:
-		return []warehouse.Group{{Table: Accounts}}
+		return []warehouse.Group{{Table: Accounts, Values: one}}
 	case catalog.SIMs:
-		return []warehouse.Group{{Table: SIMs}}
+		return []warehouse.Group{{Table: SIMs, Values: one}}
 	case catalog.UsageRecords:
 		return []warehouse.Group{{Table: UsageDaily, Values: []any{k.SID, day()}}}
 	case catalog.SIMUsageRecords:
@@ -505,7 +510,7 @@ func (n *Normalizer) addAccount(data []byte) (GroupKey, error) {
 	appendTS(b.Field(8), updated)
 	tb.n++
 	n.rows++
-	return GroupKey{Stream: catalog.Accounts}, nil
+	return GroupKey{Stream: catalog.Accounts, SID: in.SID}, nil
 }
 
 // usage_records
@@ -741,7 +746,7 @@ func (n *Normalizer) addSIM(data []byte) (GroupKey, error) {
 	appendTS(b.Field(9), updated)
 	tb.n++
 	n.rows++
-	return GroupKey{Stream: catalog.SIMs}, nil
+	return GroupKey{Stream: catalog.SIMs, SID: in.SID}, nil
 }
 
 // sim_usage_records

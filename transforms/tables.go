@@ -73,6 +73,9 @@ var tables = []warehouse.Table{
 			col("updated_at", Timestamp),
 		),
 		Key: []string{"account_sid"},
+		// Replaced whole by the first batch of a read; a later batch
+		// replaces the accounts it has records of.
+		Group: []string{"account_sid"},
 	},
 	{
 		Name: UsageDaily,
@@ -109,7 +112,8 @@ var tables = []warehouse.Table{
 			col("created_at", Timestamp),
 			col("updated_at", Timestamp),
 		),
-		Key: []string{"sim_sid"},
+		Key:   []string{"sim_sid"},
+		Group: []string{"sim_sid"},
 	},
 	{
 		Name: SIMUsageDaily,

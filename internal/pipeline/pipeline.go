@@ -254,14 +254,23 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 // carries the rows earlier batches committed that none of its records
 // supersede (see carry).
 func (l *Loader) see(k transforms.GroupKey) {
+	if whole, ok := transforms.WholeTable(k.Stream); ok {
+		// The first batch of the stream replaces its table; a later one
+		// replaces the records it holds.
+		switch {
+		case l.groups.firstSight(whole):
+			l.replace = append(l.replace, whole.Groups()...)
+			l.batch[whole] = true
+		case !l.batch[whole] && k.SID != "":
+			l.replace = append(l.replace, k.Groups()...)
+		}
+		return
+	}
 	item := k.Item
 	k.Item = ""
 	first := l.groups.firstSight(k)
 	if first {
 		l.replace = append(l.replace, k.Groups()...)
-	}
-	if _, whole := transforms.WholeTable(k.Stream); whole {
-		return
 	}
 	fresh, seen := l.batch[k]
 	if !seen {

@@ -3,7 +3,9 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/raw"
 	"github.com/twilio-elt/twilio-elt/spec"
 	"github.com/twilio-elt/twilio-elt/transforms"
+	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
 )
 
 func newConnector(t *testing.T, emu *twiliotest.Server) (*connector.Connector, spec.Config) {
@@ -127,4 +130,180 @@ func TestSyncReadLoadAndRawAgree(t *testing.T) {
 	if diff := cmp.Diff(once, checksums(t, rebuilt)); diff != "" {
 		t.Errorf("rebuild from the raw archive differs from sync (-sync +rebuilt):\n%s", diff)
 	}
+}
+
+// TestCostTablesEqualARebuildAfterReplays loads a read and, in the same
+// run, a second read that revises a day (one leaf and its roll-ups up to
+// totalprice), brings a category Twilio never listed, and renames a
+// subaccount — in batches small enough to split days — and checks that
+// the cost tables equal a from-scratch rebuild from the loaded usage, and
+// that the usage holds each key once.
+func TestCostTablesEqualARebuildAfterReplays(t *testing.T) {
+	ctx := context.Background()
+	emu := twiliotest.NewTestServer(t, twiliotest.Options{Seed: 3, Subaccounts: 2, Days: 40, SIMs: 1})
+	conn, cfg := newConnector(t, emu)
+	var first bytes.Buffer
+	w := airbyte.NewWriter(&first)
+	if err := conn.Read(ctx, catalog.All(), state.Blobs{}, w); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+
+	// The day to revise: the latest with SMS on a long code.
+	type rec struct {
+		line string
+		data map[string]any
+	}
+	var recs []rec
+	dec := func(line string) map[string]any {
+		var m struct {
+			Type   string
+			Record struct {
+				Stream string
+				Data   map[string]any
+			}
+		}
+		d := json.NewDecoder(strings.NewReader(line))
+		d.UseNumber()
+		if err := d.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Type != "RECORD" || m.Record.Stream != catalog.UsageRecords {
+			return nil
+		}
+		return m.Record.Data
+	}
+	var sid, day string
+	for _, line := range strings.Split(strings.TrimSpace(first.String()), "\n") {
+		data := dec(line)
+		recs = append(recs, rec{line, data})
+		if data != nil && data["category"] == "sms-outbound-longcode" && data["price"].(json.Number).String() != "0" {
+			if s := data["start_date"].(string); s >= day {
+				sid, day = data["account_sid"].(string), s
+			}
+		}
+	}
+	if day == "" {
+		t.Fatal("the emulator served no long-code SMS")
+	}
+	// The second read: the revised day, whole, plus a new category.
+	add := func(v any, delta string) string {
+		a, _ := transforms.ParseDecimal(v.(json.Number).String())
+		b, _ := transforms.ParseDecimal(delta)
+		return transforms.FormatDecimal(a.Add(b))
+	}
+	line := func(data map[string]any) string {
+		b, err := json.Marshal(map[string]any{"type": "RECORD", "record": map[string]any{"stream": catalog.UsageRecords, "data": data, "emitted_at": 1767225600000}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	var second []string
+	var template map[string]any
+	for _, r := range recs {
+		if r.data == nil || r.data["account_sid"] != sid || r.data["start_date"] != day {
+			continue
+		}
+		data := r.data
+		switch data["category"] {
+		case "sms-outbound-longcode":
+			data["price"] = json.Number(add(data["price"], "1.25"))
+			template = data
+		case "sms-outbound", "sms", "totalprice":
+			data["price"] = json.Number(add(data["price"], "1.75"))
+		}
+		second = append(second, line(data))
+	}
+	novel := map[string]any{}
+	for k, v := range template {
+		novel[k] = v
+	}
+	novel["category"], novel["description"], novel["price"] = "sms-outbound-hologram", "A category Twilio never listed", json.Number("0.5")
+	second = append(second, line(novel))
+	second = append(second,
+		`{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"usage_records"},"stream_state":{"states":[]}}}}`)
+	// A subaccount renamed in the second read's accounts.
+	var renamed string
+	for _, r := range recs {
+		if strings.Contains(r.line, `"stream":"accounts"`) && !strings.Contains(r.line, `"is_main":true`) {
+			renamed = strings.Replace(r.line, `"display_name":"`, `"display_name":"Renamed `, 1)
+			break
+		}
+	}
+	if renamed == "" {
+		t.Fatal("no subaccount record in the read")
+	}
+	second = append(second, renamed,
+		`{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"accounts"},"stream_state":{}}}}`)
+
+	db := openDB(t, "replay.duckdb")
+	input := first.String() + strings.Join(second, "\n") + "\n"
+	if _, err := pipeline.Load(ctx, strings.NewReader(input), db, pipeline.Options{MainAccountSID: cfg.AccountSID, MaxRows: 150}); err != nil {
+		t.Fatal(err)
+	}
+	loaded := costRows(t, db)
+	renamedRows := 0
+	for _, r := range loaded[costmodel.CostDaily] {
+		if strings.HasPrefix(r[3], "Renamed ") { // account_name
+			renamedRows++
+		}
+	}
+	if renamedRows == 0 {
+		t.Error("the renamed subaccount's cost rows kept the old name")
+	}
+	if err := pipeline.RebuildCosts(ctx, db, pipeline.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(costRows(t, db), loaded); diff != "" {
+		t.Errorf("cost tables (-rebuilt +loaded):\n%s", diff)
+	}
+
+	one := func(q string) string {
+		t.Helper()
+		rows, err := db.QueryStrings(ctx, q)
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("%s: %v %v", q, rows, err)
+		}
+		return strings.Join(rows[0], " ")
+	}
+	if n := one(`SELECT COUNT(*) FROM (SELECT account_sid, category, usage_date FROM twilio_usage_daily GROUP BY ALL HAVING COUNT(*) > 1)`); n != "0" {
+		t.Errorf("%s usage keys loaded twice", n)
+	}
+	if n := one(`SELECT COUNT(*) FROM (SELECT account_sid FROM twilio_accounts GROUP BY ALL HAVING COUNT(*) > 1)`); n != "0" {
+		t.Errorf("%s accounts loaded twice", n)
+	}
+	// The revised day adds up to its new totalprice; the new category is
+	// a leaf under sms-outbound, by its name.
+	where := `account_sid = '` + sid + `' AND usage_date = DATE '` + day + `'`
+	if got, want := one(`SELECT SUM(cost) FROM twilio_cost_daily WHERE `+where),
+		one(`SELECT price FROM twilio_usage_daily WHERE category = 'totalprice' AND `+where); got != want {
+		t.Errorf("revised day: Σ cost %s, totalprice %s", got, want)
+	}
+	if got := one(`SELECT attribution || ' ' || CAST(cost AS VARCHAR) || ' ' || description FROM twilio_cost_daily WHERE category = 'sms-outbound-hologram' AND ` + where); got != "leaf 0.500000000 A category Twilio never listed" {
+		t.Errorf("new category's cost row: %s", got)
+	}
+	if got := one(`SELECT status FROM twilio_reconciliation WHERE ` + where); got != "ok" {
+		t.Errorf("revised day's reconciliation: %s", got)
+	}
+}
+
+// costRows returns the cost tables' rows (without _loaded_at), sorted.
+func costRows(t *testing.T, d *duckdb.Destination) map[string][][]string {
+	t.Helper()
+	out := map[string][][]string{}
+	for _, tb := range costmodel.Tables() {
+		var cols []string
+		for _, f := range tb.Schema.Fields() {
+			if f.Name != transforms.LoadedAtColumn {
+				cols = append(cols, f.Name)
+			}
+		}
+		rows, err := d.ReadStrings(context.Background(), tb.Name, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[tb.Name] = rows
+	}
+	return out
 }

@@ -28,7 +28,11 @@ func TestDuckDBReadsTheParquetBigQueryLoads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rec := n.Flush(time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC))[transforms.UsageDaily]
+	recs, err := n.Flush(time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := recs[transforms.UsageDaily]
 	defer rec.Release()
 	path := filepath.Join(t.TempDir(), "usage.parquet")
 	f, err := os.Create(path)
