@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -306,4 +308,96 @@ func costRows(t *testing.T, d *duckdb.Destination) map[string][][]string {
 		out[tb.Name] = rows
 	}
 	return out
+}
+
+// A warehouse an older version loaded — cost in views, no cost tables,
+// no cost model version — gets its cost tables built from the loaded
+// usage by the next run, without reading Twilio; and a changed category
+// taxonomy re-attributes the days with usage in the changed categories.
+func TestCostTablesMigrate(t *testing.T) {
+	ctx := context.Background()
+	emu := twiliotest.NewTestServer(t, twiliotest.Options{Seed: 9, Subaccounts: 2, Days: 30, SIMs: 1})
+	conn, cfg := newConnector(t, emu)
+	db := openDB(t, "migrate.duckdb")
+	opts := pipeline.Options{MainAccountSID: cfg.AccountSID}
+	if _, err := pipeline.Sync(ctx, conn, db, opts); err != nil {
+		t.Fatal(err)
+	}
+	want := checksums(t, db)
+	exec := func(qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := db.DB().ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	one := func(q string) string {
+		t.Helper()
+		rows, err := db.QueryStrings(ctx, q)
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("%s: %v %v", q, rows, err)
+		}
+		return rows[0][0]
+	}
+	load := func() string {
+		t.Helper()
+		var logs bytes.Buffer
+		o := opts
+		o.Log = slog.New(slog.NewTextHandler(&logs, nil))
+		var progress []int
+		o.RebuildProgress = func(done, total int) { progress = append(progress, done, total) }
+		if _, err := pipeline.Load(ctx, strings.NewReader(""), db, o); err != nil {
+			t.Fatal(err)
+		}
+		return logs.String() + fmt.Sprint(progress)
+	}
+
+	// The older version's warehouse.
+	exec(`DROP VIEW twilio_cost_focus`, `DROP VIEW twilio_cost_doit`,
+		`DROP TABLE twilio_cost_daily`, `DROP TABLE twilio_reconciliation`,
+		`CREATE VIEW twilio_cost_daily AS SELECT usage_date, account_sid, price AS cost FROM twilio_usage_daily`,
+		`CREATE VIEW twilio_reconciliation AS SELECT usage_date, account_sid FROM twilio_usage_daily`,
+		`DELETE FROM _twilio_elt_meta`)
+	requests := len(emu.Requests())
+	logs := load()
+	if diff := cmp.Diff(want, checksums(t, db)); diff != "" {
+		t.Errorf("tables after the upgrade differ from a sync by this version (-want +got):\n%s", diff)
+	}
+	if kind := one(`SELECT table_type FROM information_schema.tables WHERE table_name = 'twilio_cost_daily'`); kind != "BASE TABLE" {
+		t.Errorf("twilio_cost_daily is a %s after the upgrade", kind)
+	}
+	if !strings.Contains(logs, "building the cost tables from the loaded usage") || !strings.Contains(logs, "cost tables rebuilt") {
+		t.Errorf("the upgrade did not say what it did:\n%s", logs)
+	}
+	if !strings.HasSuffix(logs, "]") || strings.HasSuffix(logs, "[]") {
+		t.Errorf("no progress reported: %s", logs)
+	}
+	if n := len(emu.Requests()); n != requests {
+		t.Errorf("the upgrade made %d Twilio requests", n-requests)
+	}
+
+	// Nothing to do: a run commits nothing of the taxonomy.
+	loadedAt := one(`SELECT CAST(MAX(_loaded_at) AS VARCHAR) FROM twilio_usage_categories`)
+	if logs := load(); strings.Contains(logs, "cost") {
+		t.Errorf("a run with nothing to migrate logged: %s", logs)
+	}
+	if got := one(`SELECT CAST(MAX(_loaded_at) AS VARCHAR) FROM twilio_usage_categories`); got != loadedAt {
+		t.Errorf("an idle run rewrote the category table (%s, then %s)", loadedAt, got)
+	}
+
+	// The shipped table moved a category: its days are re-attributed
+	// (their stale cost rows fixed) and its row rewritten.
+	exec(`UPDATE twilio_usage_categories SET parent = 'totalprice' WHERE category = 'sms-outbound-longcode'`,
+		`UPDATE twilio_cost_daily SET cost = cost + 1 WHERE source_category = 'sms-outbound-longcode'`)
+	if n := one(`SELECT COUNT(*) FROM twilio_cost_daily WHERE source_category = 'sms-outbound-longcode'`); n == "0" {
+		t.Fatal("no long-code SMS cost to re-attribute")
+	}
+	logs = load()
+	if diff := cmp.Diff(want, checksums(t, db)); diff != "" {
+		t.Errorf("tables after a taxonomy change differ (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(logs, "the usage category table changed (1 categories)") {
+		t.Errorf("the re-attribution did not say what it did:\n%s", logs)
+	}
 }
