@@ -246,8 +246,10 @@ func (d *Destination) ensureTable(ctx context.Context, name string, want *bigque
 		return fmt.Errorf("read table %s: %w", name, err)
 	}
 	if have.Type == bigquery.ViewTable {
-		if err := t.Delete(ctx); err != nil {
-			return fmt.Errorf("replace the view %s by a table: delete the view: %w", name, err)
+		// DDL rather than tables.delete, which the goccy emulator runs as
+		// DROP TABLE and fails on a view.
+		if err := d.runDDL(ctx, "DROP VIEW "+d.tableRef(name)); err != nil {
+			return fmt.Errorf("replace the view %s by a table: drop the view: %w", name, err)
 		}
 		if err := t.Create(ctx, want); err != nil {
 			return fmt.Errorf("replace the view %s by a table: %w", name, err)
@@ -305,6 +307,21 @@ func (d *Destination) States(ctx context.Context) (map[string]json.RawMessage, e
 		states[row.Stream] = json.RawMessage(row.State)
 	}
 	return states, nil
+}
+
+// runDDL runs one statement and waits for it.
+func (d *Destination) runDDL(ctx context.Context, stmt string) error {
+	q := d.client.Query(stmt)
+	q.Location = d.opts.Location
+	job, err := q.Run(ctx)
+	if err != nil {
+		return err
+	}
+	status, err := job.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	return status.Err()
 }
 
 // Meta returns the values stored by earlier commits' Meta.
