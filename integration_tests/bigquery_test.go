@@ -2,11 +2,13 @@ package integration_tests
 
 import (
 	"context"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -42,7 +44,7 @@ func TestSyncIntoBigQueryMatchesDuckDB(t *testing.T) {
 	if r := runIn(t, dir, nil, "sync", "--config", cfg, "--path", db); r.code != 0 {
 		t.Fatalf("duckdb sync: exit %d\n%s", r.code, r.stderr)
 	}
-	dataset := "it_sync_" + strings.ReplaceAll(filepath.Base(dir), "-", "_")
+	dataset := fmt.Sprintf("it_sync_%d", time.Now().UnixNano())
 	bqArgs := []string{"sync", "--config", cfg, "--destination", "bigquery", "--project", "test", "--dataset", dataset,
 		"--endpoint", endpoint, "--staging", "ndjson"}
 	for i := range 2 {

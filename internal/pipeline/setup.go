@@ -66,10 +66,11 @@ func migrateCosts(ctx context.Context, dest Destination, opts Options, all bool)
 	}
 	rebuild := costmodel.RebuildOptions{Progress: opts.RebuildProgress, Now: opts.Now}
 	switch {
-	case all || meta[costmodel.MetaVersionKey] != costmodel.Version:
-		if !all {
-			log.Info("building the cost tables from the loaded usage (first run of cost model version " + costmodel.Version + "); Twilio is not called")
-		}
+	case all:
+	case meta[costmodel.MetaVersionKey] != costmodel.Version:
+		log.Info("building the cost tables from the loaded usage (first run of cost model version " + costmodel.Version + "); Twilio is not called")
+	case len(changed) > len(transforms.Categories())/4:
+		log.Info(fmt.Sprintf("the usage category table changed (%d categories): rebuilding the cost tables from the loaded usage", len(changed)))
 	case len(changed) > 0:
 		names := make([]string, len(changed))
 		for i, c := range changed {

@@ -103,30 +103,35 @@ func taxonomyRow(c transforms.Category) string {
 // DaysWithCategories returns the account-days that have usage in any of
 // categories: those whose attribution a change of them changes.
 func DaysWithCategories(ctx context.Context, s Scanner, categories []string) ([]DayKey, error) {
-	if len(categories) == 0 {
-		return nil, nil
-	}
 	d := s.Dialect()
-	lits := make([]string, len(categories))
-	for i, c := range categories {
-		lits[i] = d.Literal(c)
-	}
-	q, err := d.Render(`SELECT DISTINCT account_sid, CAST(usage_date AS {{string}})
-FROM {{table "twilio_usage_daily"}} WHERE category IN (` + strings.Join(lits, ", ") + `)`)
-	if err != nil {
-		return nil, err
-	}
+	seen := map[DayKey]bool{}
 	var out []DayKey
-	err = s.QueryEach(ctx, q, func(row []sql.NullString) error {
-		k, err := dayKey(row[0].String, row[1].String)
-		if err != nil {
-			return err
+	const perQuery = 100 // an IN list the BigQuery emulator can run
+	for i := 0; i < len(categories); i += perQuery {
+		chunk := categories[i:min(i+perQuery, len(categories))]
+		lits := make([]string, len(chunk))
+		for i, c := range chunk {
+			lits[i] = d.Literal(c)
 		}
-		out = append(out, k)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("find the days of changed categories: %w", err)
+		q, err := d.Render(`SELECT DISTINCT account_sid, CAST(usage_date AS {{string}})
+FROM {{table "twilio_usage_daily"}} WHERE category IN (` + strings.Join(lits, ", ") + `)`)
+		if err != nil {
+			return nil, err
+		}
+		err = s.QueryEach(ctx, q, func(row []sql.NullString) error {
+			k, err := dayKey(row[0].String, row[1].String)
+			if err != nil {
+				return err
+			}
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("find the days of changed categories: %w", err)
+		}
 	}
 	return out, nil
 }

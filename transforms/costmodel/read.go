@@ -163,15 +163,17 @@ func daysWhere(d warehouse.Dialect, keys []DayKey) (where string, keep func(DayK
 // rows its own.
 func ReadDays(ctx context.Context, s Scanner, keys []DayKey) (map[DayKey][]Usage, error) {
 	out := map[DayKey][]Usage{}
-	if len(keys) == 0 {
-		return out, nil
+	spans, _ := keySpans(s.Dialect(), keys)
+	for _, sp := range spans {
+		err := scanUsage(ctx, s, sp.where, sp.keep, func(d Day) error {
+			out[DayKey{d.AccountSID, d.Date}] = slices.Clone(d.Usage)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
-	where, keep := daysWhere(s.Dialect(), keys)
-	err := scanUsage(ctx, s, where, keep, func(d Day) error {
-		out[DayKey{d.AccountSID, d.Date}] = slices.Clone(d.Usage)
-		return nil
-	})
-	return out, err
+	return out, nil
 }
 
 // ReadAccounts returns what attribution needs of the accounts in

@@ -137,25 +137,33 @@ func daySpans(ctx context.Context, s Scanner) ([]span, int, error) {
 	return spans, total, nil
 }
 
-// keySpans splits account-days into spans of at most 4,096, in day order.
+// keySpans splits account-days into spans of at most spanAccounts
+// accounts each (an IN list the BigQuery emulator can run), in order of
+// account and day.
 func keySpans(d warehouse.Dialect, days []DayKey) ([]span, int) {
 	keys := slices.Clone(days)
 	slices.SortFunc(keys, func(a, b DayKey) int {
-		if a.Date != b.Date {
-			return cmp.Compare(a.Date, b.Date)
-		}
-		return strings.Compare(a.AccountSID, b.AccountSID)
+		return cmp.Or(strings.Compare(a.AccountSID, b.AccountSID), cmp.Compare(a.Date, b.Date))
 	})
 	keys = slices.Compact(keys)
-	const perQuery = 4096
 	var spans []span
-	for i := 0; i < len(keys); i += perQuery {
-		k := keys[i:min(i+perQuery, len(keys))]
-		where, keep := daysWhere(d, k)
-		spans = append(spans, span{where: where, keep: keep, keys: k})
+	for i := 0; i < len(keys); {
+		j, accounts := i, 0
+		for j < len(keys) && (accounts < spanAccounts || keys[j].AccountSID == keys[j-1].AccountSID) {
+			if j == i || keys[j].AccountSID != keys[j-1].AccountSID {
+				accounts++
+			}
+			j++
+		}
+		where, keep := daysWhere(d, keys[i:j])
+		spans = append(spans, span{where: where, keep: keep, keys: keys[i:j]})
+		i = j
 	}
 	return spans, len(keys)
 }
+
+// spanAccounts bounds the accounts one query of account-days names.
+const spanAccounts = 100
 
 type usageDay struct {
 	date           arrow.Date32
