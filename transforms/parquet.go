@@ -16,6 +16,9 @@ type ParquetOptions struct {
 	Compression *compress.Compression
 	// RowGroupRows bounds a row group; default 1M rows.
 	RowGroupRows int64
+	// Plain writes no dictionaries and no statistics: for files read once
+	// and soon, where writing fast matters more than size.
+	Plain bool
 }
 
 // WriteParquet writes recs, which share one schema, to w as one Parquet
@@ -31,11 +34,15 @@ func WriteParquet(w io.Writer, schema *arrow.Schema, recs []arrow.RecordBatch, o
 	if rg <= 0 {
 		rg = 1 << 20
 	}
-	props := parquet.NewWriterProperties(
+	popts := []parquet.WriterProperty{
 		parquet.WithCompression(codec),
 		parquet.WithMaxRowGroupLength(rg),
 		parquet.WithVersion(parquet.V2_6),
-	)
+	}
+	if opts.Plain {
+		popts = append(popts, parquet.WithDictionaryDefault(false), parquet.WithStats(false))
+	}
+	props := parquet.NewWriterProperties(popts...)
 	// pqarrow closes a sink that is an io.Closer; w stays the caller's.
 	fw, err := pqarrow.NewFileWriter(schema, struct{ io.Writer }{w}, props, pqarrow.NewArrowWriterProperties())
 	if err != nil {

@@ -46,7 +46,7 @@ type Store interface {
 
 // Archive keeps every record as received (see package warehouse/raw).
 type Archive interface {
-	Append(stream string, emittedAt time.Time, data []byte) error
+	Append(stream string, emittedAt time.Time, data string) error
 	Flush() error
 }
 
@@ -133,6 +133,27 @@ type Loader struct {
 	continued map[costmodel.DayKey]map[string]bool
 	// Superseded counts records a later one with the same key replaced.
 	superseded int
+	// archive holds the batch's records for the Archive, which gets them
+	// once the batch is committed.
+	archive []archived
+	// flight is the batch being committed in the background, if any.
+	flight *flight
+}
+
+type archived struct {
+	stream string
+	at     time.Time
+	data   string
+}
+
+// flight is a batch committing in the background while the next one is
+// read: the loader's two halves, decoding and the warehouse's work, use
+// two cores. At most one batch is in flight, so commits stay in order.
+type flight struct {
+	done   chan struct{}
+	err    error
+	rows   map[string]int64
+	states int64
 }
 
 // NewLoader returns a Loader committing to dest. Call Finish at the end.
@@ -200,9 +221,7 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 			return fmt.Errorf("load: %w; nothing of this batch was committed", err)
 		}
 		if l.opts.Archive != nil {
-			if err := l.opts.Archive.Append(m.Stream, m.EmittedAt, m.Data); err != nil {
-				return err
-			}
+			l.archive = append(l.archive, archived{m.Stream, m.EmittedAt, string(m.Data)})
 		}
 		switch m.Stream {
 		case catalog.Accounts:
@@ -331,6 +350,10 @@ func (l *Loader) Finish(ctx context.Context) error {
 		l.failed = err
 		return err
 	}
+	if err := l.land(); err != nil {
+		l.failed = err
+		return err
+	}
 	if l.superseded > 0 {
 		l.opts.Log.Warn(fmt.Sprintf("%d records repeated a primary key already received in this run: the last of each was kept", l.superseded))
 	}
@@ -347,11 +370,20 @@ func (l *Loader) Abort() {
 	if l.failed == nil {
 		l.failed = errors.New("load aborted")
 	}
+	if l.flight != nil {
+		<-l.flight.done
+		l.flight = nil
+	}
 	l.norm.Release()
 	l.cost.release()
 }
 
+// commit ends the pending batch: it waits for the batch in flight, then
+// sends this one into flight.
 func (l *Loader) commit(ctx context.Context) error {
+	if err := l.land(); err != nil {
+		return err
+	}
 	var unknown []transforms.Category
 	for _, name := range l.norm.UnknownCategories() {
 		c := transforms.ClassifyCategory(name)
@@ -371,44 +403,78 @@ func (l *Loader) commit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	defer func() {
+	l.superseded += l.norm.Superseded()
+	b := warehouse.Batch{Replace: l.replace, Rows: rows, States: l.states}
+	if err := l.cost.attribute(&b, now); err != nil {
 		for _, r := range rows {
 			r.Release()
 		}
-	}()
-	if n := l.norm.Superseded(); n > 0 {
-		l.superseded += n
-	}
-	b := warehouse.Batch{Replace: l.replace, Rows: rows, States: l.states}
-	if err := l.cost.attribute(&b, now); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	if err := l.dest.Commit(ctx, b); err != nil {
-		return fmt.Errorf("load: %w", err)
-	}
+	pending, archive := l.pending, l.archive
+	l.replace, l.states, l.pending, l.archive = nil, map[string]json.RawMessage{}, nil, nil
 	l.cost.committed()
 	clear(l.batch)
 	clear(l.continued)
-	l.stats.Commits++
-	if l.opts.Archive != nil {
-		// Only what is committed is archived.
-		if err := l.opts.Archive.Flush(); err != nil {
-			return fmt.Errorf("load: committed, but %w", err)
+	l.lastCommit = now
+
+	f := &flight{done: make(chan struct{}), rows: map[string]int64{}}
+	l.flight = f
+	go func() {
+		defer close(f.done)
+		defer func() {
+			for _, r := range b.Rows {
+				r.Release()
+			}
+		}()
+		if err := l.dest.Commit(ctx, b); err != nil {
+			f.err = fmt.Errorf("load: %w", err)
+			return
 		}
-	}
-	for name, r := range rows {
-		l.stats.Rows[name] += r.NumRows()
-	}
-	pending := l.pending
-	l.replace, l.states, l.pending = nil, map[string]json.RawMessage{}, nil
-	l.lastCommit = l.opts.Now()
-	for _, s := range pending {
-		l.stats.States++
-		if l.opts.OnCommitted != nil {
-			if err := l.opts.OnCommitted(s); err != nil {
-				return fmt.Errorf("load: echo state of %s: %w", s.Stream, err)
+		for name, r := range b.Rows {
+			f.rows[name] += r.NumRows()
+		}
+		if a := l.opts.Archive; a != nil {
+			// Only what is committed is archived.
+			for _, r := range archive {
+				if err := a.Append(r.stream, r.at, r.data); err != nil {
+					f.err = fmt.Errorf("load: committed, but %w", err)
+					return
+				}
+			}
+			if err := a.Flush(); err != nil {
+				f.err = fmt.Errorf("load: committed, but %w", err)
+				return
 			}
 		}
+		for _, s := range pending {
+			f.states++
+			if l.opts.OnCommitted != nil {
+				if err := l.opts.OnCommitted(s); err != nil {
+					f.err = fmt.Errorf("load: echo state of %s: %w", s.Stream, err)
+					return
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// land waits for the batch in flight, if any, and counts it.
+func (l *Loader) land() error {
+	f := l.flight
+	if f == nil {
+		return nil
+	}
+	<-f.done
+	l.flight = nil
+	if f.err != nil {
+		return f.err
+	}
+	l.stats.Commits++
+	l.stats.States += f.states
+	for name, n := range f.rows {
+		l.stats.Rows[name] += n
 	}
 	return nil
 }

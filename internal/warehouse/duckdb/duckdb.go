@@ -402,7 +402,7 @@ func writeParquetFile(path string, schema *arrow.Schema, recs ...arrow.RecordBat
 		return err
 	}
 	// Staged files live for one commit: no compression.
-	err = transforms.WriteParquet(f, schema, recs, transforms.ParquetOptions{Compression: &uncompressed})
+	err = transforms.WriteParquet(f, schema, recs, transforms.ParquetOptions{Compression: &uncompressed, Plain: true})
 	return errors.Join(err, f.Close())
 }
 

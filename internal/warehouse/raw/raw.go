@@ -55,7 +55,7 @@ func NewWriter(dir, run string) *Writer {
 }
 
 // Append archives one record.
-func (w *Writer) Append(stream string, emittedAt time.Time, data []byte) error {
+func (w *Writer) Append(stream string, emittedAt time.Time, data string) error {
 	sf, ok := w.streams[stream]
 	if !ok {
 		if err := os.MkdirAll(w.dir, 0o755); err != nil {
@@ -69,7 +69,7 @@ func (w *Writer) Append(stream string, emittedAt time.Time, data []byte) error {
 		sf = &streamFile{path: path, f: f, w: parquet.NewGenericWriter[Row](f)}
 		w.streams[stream] = sf
 	}
-	sf.buf = append(sf.buf, Row{Stream: stream, EmittedAt: emittedAt.UnixMilli(), Data: string(data)})
+	sf.buf = append(sf.buf, Row{Stream: stream, EmittedAt: emittedAt.UnixMilli(), Data: data})
 	return nil
 }
 

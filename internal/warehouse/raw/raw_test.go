@@ -18,14 +18,14 @@ func TestArchiveHoldsFlushedRecordsOnly(t *testing.T) {
 		{"usage_records", `{"price":-0.00750}`},
 		{"accounts", `{"sid":"AC1"}`},
 	} {
-		if err := w.Append(r.stream, at, []byte(r.data)); err != nil {
+		if err := w.Append(r.stream, at, r.data); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	w.Append("usage_records", at, []byte(`{"not":"committed"}`))
+	w.Append("usage_records", at, `{"not":"committed"}`)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
