@@ -7,8 +7,9 @@
 //
 //   - one http.RoundTripper under twilio-go that overrides the base URL,
 //     caps the requests in flight, retries 429, 5xx, cut-short bodies and
-//     a transient 401 with Retry-After or exponential backoff and jitter,
-//     and counts requests;
+//     a transient 401 (one after the credentials have been accepted once;
+//     a 401 before that is definite) with Retry-After or exponential
+//     backoff and jitter, and counts requests;
 //   - page decoding into our own structs, so money stays the exact decimal
 //     text Twilio sent (twilio-go's typed prices are float32);
 //   - paging that follows next_page_uri (2010 API) and meta.next_page_url

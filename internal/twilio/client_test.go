@@ -254,7 +254,6 @@ func TestRetriesThenSuccess(t *testing.T) {
 		{"429 with fractional Retry-After", []reply{{status: 429, header: map[string]string{"Retry-After": "0.001"}, body: `{"code":20429,"status":429}`}, ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1, RateLimitWaits: 1}},
 		{"429 with a past HTTP-date Retry-After", []reply{{status: 429, header: map[string]string{"Retry-After": past}, body: `{}`}, ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1, RateLimitWaits: 1}},
 		{"429 without Retry-After", []reply{twilioError(429, 20429), twilioError(429, 20429), ok(accountBody)}, twilio.Stats{Requests: 3, Retries: 2, RateLimitWaits: 2}},
-		{"transient 401", []reply{twilioError(401, 20003), ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1}},
 		{"truncated body", []reply{{status: 200, body: `{"sid":"AC`, truncate: true}, ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1}},
 		{"invalid JSON on 200", []reply{ok(`{"sid":"AC`), ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1}},
 		{"mixed", []reply{twilioError(500, 20500), twilioError(429, 20429), {status: 200, body: `{`, truncate: true}, ok(`<html>`), twilioError(401, 20003), ok(accountBody)}, twilio.Stats{Requests: 6, Retries: 5, RateLimitWaits: 1}},
@@ -331,9 +330,9 @@ func TestFailures(t *testing.T) {
 			want:    result{Requests: 1, Status: 501, Code: 20501, Message: "Twilio says 20501", ServerError: true, Transient: true},
 		},
 		{
-			name:    "401 retried exactly once",
+			name:    "a 401 before any success is definite: not retried",
 			replies: []reply{twilioError(401, 20003)},
-			want:    result{Requests: 2, Status: 401, Code: 20003, Message: "Twilio says 20003", Unauthorized: true},
+			want:    result{Requests: 1, Status: 401, Code: 20003, Message: "Twilio says 20003", Unauthorized: true},
 		},
 		{
 			name:    "403 is not retried",
@@ -400,6 +399,43 @@ func TestFailures(t *testing.T) {
 			}
 			if strings.Contains(msg, testPassword) {
 				t.Errorf("error %q contains the password", msg)
+			}
+		})
+	}
+}
+
+// Once a request has succeeded, the credentials are good: a 401 then may
+// be one of Twilio's rare transient ones, and is tried once more.
+func TestUnauthorizedAfterSuccess(t *testing.T) {
+	tests := []struct {
+		name      string
+		replies   []reply
+		calls     int // Account calls; all but the last succeed
+		wantErr   bool
+		wantStats twilio.Stats
+	}{
+		{"transient 401", []reply{ok(accountBody), twilioError(401, 20003), ok(accountBody)}, 2, false, twilio.Stats{Requests: 3, Retries: 1}},
+		{"401 retried exactly once", []reply{ok(accountBody), twilioError(401, 20003)}, 2, true, twilio.Stats{Requests: 3, Retries: 1}},
+		{"a 200 whose body was cut short proves the credentials", []reply{{status: 200, body: `{"sid":"AC`, truncate: true}, twilioError(401, 20003), ok(accountBody)}, 1, false, twilio.Stats{Requests: 3, Retries: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, log := scripted(t, tt.replies...)
+			c := newClient(t, srv)
+			for i := 1; i < tt.calls; i++ {
+				if _, err := c.Account(t.Context(), testAccount); err != nil {
+					t.Fatalf("Account call %d: %v", i, err)
+				}
+			}
+			_, err := c.Account(t.Context(), testAccount)
+			if (err != nil) != tt.wantErr || (err != nil && !twilio.IsUnauthorized(err)) {
+				t.Fatalf("last Account call: error %v, want an error: %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.wantStats, c.Stats()); diff != "" {
+				t.Errorf("Stats (-want +got):\n%s", diff)
+			}
+			if got := log.count(); int64(got) != tt.wantStats.Requests {
+				t.Errorf("server saw %d requests, want %d", got, tt.wantStats.Requests)
 			}
 		})
 	}
