@@ -81,8 +81,11 @@ func (r *run) listAccounts(ctx context.Context) ([]account, error) {
 
 func (c *Connector) fetchAccounts(ctx context.Context) ([]account, error) {
 	mainSID := c.cfg.AccountSID
+	// Read verified the credentials with a request a Standard API key may
+	// make: a 401 here is a key that may read usage but not Account
+	// resources, never wrong credentials.
 	fromConfig := func(err error) ([]account, error) {
-		c.log.Warn("these credentials may not read Account resources (a Standard API key?); "+
+		c.log.Warn("these credentials may read usage but not Account resources (a Standard API key); "+
 			"the accounts stream holds only the configured account, and subaccounts are not read",
 			"account_sid", mainSID, "error", err.Error())
 		return []account{{Account: twilio.Account{SID: mainSID}, IsMain: true, FromConfig: true}}, nil
