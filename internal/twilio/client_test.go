@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -474,29 +477,72 @@ func TestPersistentBodyFailures(t *testing.T) {
 	}
 }
 
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func failWith(err error) roundTripFunc {
+	return func(*http.Request) (*http.Response, error) { return nil, err }
+}
+
+// A network failure is retried a few times. Nothing listening at the
+// base_url, or a base_url host that does not resolve, is then a
+// configuration error naming the host; without base_url (Twilio itself)
+// or for a failure that may pass, it is transient.
 func TestNetworkError(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
-	base := srv.URL
+	closed := srv.URL
 	srv.Close() // nothing listens there any more
-	c, err := twilio.New(twilio.Options{
-		Username: testAccount, Password: testPassword, BaseURL: base,
-		BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxAttempts: 3,
-	})
-	if err != nil {
-		t.Fatal(err)
+	closedHost := strings.TrimPrefix(closed, "http://")
+	tests := []struct {
+		name      string
+		baseURL   string
+		transport http.RoundTripper
+		wantHost  string // of a *BaseURLError; "" for a transient error
+		reason    string
+	}{
+		{"base_url refuses", closed, nil, closedHost, "refused the connection"},
+		{"base_url does not resolve", "http://proxy.example.invalid:8080", failWith(&net.OpError{Op: "dial", Net: "tcp",
+			Err: &net.DNSError{Err: "no such host", Name: "proxy.example.invalid", IsNotFound: true}}), "proxy.example.invalid:8080", "does not resolve"},
+		{"base_url DNS server down", "http://proxy.example.invalid:8080", failWith(&net.OpError{Op: "dial", Net: "tcp",
+			Err: &net.DNSError{Err: "server misbehaving", Name: "proxy.example.invalid", IsTemporary: true}}), "", ""},
+		{"base_url resets", closed, failWith(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), "", ""},
+		{"Twilio refuses", "", failWith(&net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}), "", ""},
 	}
-	_, err = c.Account(t.Context(), testAccount)
-	if err == nil {
-		t.Fatal("Account succeeded")
-	}
-	if !twilio.IsTransient(err) {
-		t.Errorf("IsTransient(%v) = false", err)
-	}
-	if st := c.Stats(); st.Requests != 3 || st.Retries != 2 {
-		t.Errorf("Stats = %+v, want 3 requests and 2 retries", st)
-	}
-	if strings.Contains(err.Error(), testPassword) {
-		t.Errorf("error %q contains the password", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := twilio.New(twilio.Options{
+				Username: testAccount, Password: testPassword, BaseURL: tt.baseURL, Transport: tt.transport,
+				BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxAttempts: 3,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Account(t.Context(), testAccount)
+			if err == nil {
+				t.Fatal("Account succeeded")
+			}
+			var baseErr *twilio.BaseURLError
+			switch {
+			case tt.wantHost == "":
+				if !twilio.IsTransient(err) || errors.As(err, &baseErr) {
+					t.Errorf("error %v: want a transient error, not a base_url one", err)
+				}
+			case !errors.As(err, &baseErr) || baseErr.Host != tt.wantHost || baseErr.Reason != tt.reason:
+				t.Errorf("error %v (%#v): want a *BaseURLError for %s that %s", err, baseErr, tt.wantHost, tt.reason)
+			case twilio.IsTransient(err):
+				t.Errorf("IsTransient(%v) = true: a wrong base_url does not cure itself", err)
+			case !strings.Contains(err.Error(), "base_url host "+tt.wantHost+" "+tt.reason):
+				t.Errorf("error %q does not name the base_url host", err)
+			}
+			if st := c.Stats(); st.Requests != 3 || st.Retries != 2 {
+				t.Errorf("Stats = %+v, want 3 requests and 2 retries", st)
+			}
+			if strings.Contains(err.Error(), testPassword) {
+				t.Errorf("error %q contains the password", err)
+			}
+		})
 	}
 }
 
