@@ -187,6 +187,32 @@ func TestBaseURLOverrideAndAuth(t *testing.T) {
 				User: "SK0123456789abcdef0123456789abcdef", Password: testPassword, Method: "GET"},
 		},
 		{
+			name: "supersim.twilio.com",
+			call: func(ctx context.Context, c *twilio.Client) error {
+				s, err := c.SampleSuperSIMs(ctx, 50)
+				if err == nil && (s.N != 1 || !s.More) {
+					err = fmt.Errorf("sample = %+v, want 1 SIM and more", s)
+				}
+				return err
+			},
+			user: testAccount,
+			body: `{"sims":[{"sid":"HS1"}],"meta":{"next_page_url":"https://supersim.twilio.com/v1/Sims?PageSize=50&Page=1"}}`,
+			want: seen{Host: "supersim.twilio.com", Path: "/v1/Sims", Query: "PageSize=50", User: testAccount, Password: testPassword, Method: "GET"},
+		},
+		{
+			name: "wireless.twilio.com sample",
+			call: func(ctx context.Context, c *twilio.Client) error {
+				s, err := c.SampleSIMs(ctx, 50)
+				if err == nil && (s.N != 0 || s.More) {
+					err = fmt.Errorf("sample = %+v, want none", s)
+				}
+				return err
+			},
+			user: testAccount,
+			body: `{"sims":[],"meta":{"next_page_url":null}}`,
+			want: seen{Host: "wireless.twilio.com", Path: "/v1/Sims", Query: "PageSize=50", User: testAccount, Password: testPassword, Method: "GET"},
+		},
+		{
 			name: "wireless.twilio.com",
 			call: func(ctx context.Context, c *twilio.Client) error {
 				return c.SIMs(ctx, func([]twilio.SIM) error { return nil })
