@@ -148,7 +148,14 @@ func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blob
 			return err
 		}
 		err := readers[name](ctx, r, cs)
+		var credErr *CredentialsError
 		switch {
+		case errors.As(err, &credErr):
+			// Rejected now: nothing more can be read.
+			if serr := r.emit.status(name, protocol.StatusIncomplete); serr != nil {
+				return serr
+			}
+			return &StreamError{Stream: name, Err: err}
 		case err == nil:
 			err = r.emit.status(name, protocol.StatusComplete)
 		case errors.Is(err, errStreamUnavailable) && !onlyWireless(streams):

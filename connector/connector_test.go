@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -621,6 +624,52 @@ func TestWrongCredentialsEmitNothing(t *testing.T) {
 				t.Errorf("the log blames a Standard key or KORE for wrong credentials:\n%s", e.logs.String())
 			}
 		})
+	}
+}
+
+// Credentials revoked between the first request and the accounts listing
+// are not taken for a Standard key: no placeholder account is emitted.
+func TestRevokedCredentialsAreNotAStandardKey(t *testing.T) {
+	var todays atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/Usage/Records/Today.json") && todays.Add(1) == 1 {
+			fmt.Fprint(w, `{"usage_records":[],"next_page_uri":null}`)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"code":20003,"message":"Authenticate","status":401}`)
+	}))
+	defer srv.Close()
+	const sid = "AC0123456789abcdef0123456789abcdef"
+	cfg, err := spec.Load([]byte(`{"account_sid":"`+sid+`","auth_token":"abc","base_url":"`+srv.URL+`"}`), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := twilio.New(twilio.Options{Username: sid, Password: "abc", AccountSID: sid, BaseURL: srv.URL, BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &logs{}
+	conn := connector.New(cfg, api, slog.New(slog.NewTextHandler(l, nil)))
+	conn.SetClock(clock)
+	c := &capture{}
+	err = conn.Read(context.Background(), configured(t, catalog.FullRefresh, catalog.Accounts, catalog.UsageRecords), nil, c)
+	var credErr *connector.CredentialsError
+	if !errors.As(err, &credErr) {
+		t.Fatalf("err = %v, want a *CredentialsError", err)
+	}
+	if n := len(c.records(catalog.Accounts)); n != 0 {
+		t.Errorf("%d accounts records emitted", n)
+	}
+	if s := c.statuses(catalog.Accounts); !slices.Equal(s, []protocol.Status{protocol.StatusStarted, protocol.StatusIncomplete}) {
+		t.Errorf("accounts statuses = %v", s)
+	}
+	if s := c.statuses(catalog.UsageRecords); len(s) != 0 {
+		t.Errorf("the read went on to usage_records: %v", s)
+	}
+	if l.contains("WARN", "Standard API key") {
+		t.Errorf("revoked credentials were taken for a Standard key:\n%s", l.String())
 	}
 }
 
