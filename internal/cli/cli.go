@@ -186,7 +186,7 @@ func writeOverview(w io.Writer) {
 
 // runHelp: twilio-elt help [COMMAND]. Help asked for goes to stdout.
 func runHelp(ctx context.Context, args []string, sys IO) int {
-	fs := newFlagSet("help", sys)
+	fs := newFlagSet("help")
 	if code, done := parseFlags(fs, args, sys, 1); done {
 		return code
 	}
@@ -205,7 +205,7 @@ func runHelp(ctx context.Context, args []string, sys IO) int {
 }
 
 func runVersion(_ context.Context, args []string, sys IO) int {
-	fs := newFlagSet("version", sys)
+	fs := newFlagSet("version")
 	if code, done := parseFlags(fs, args, sys, 0); done {
 		return code
 	}
@@ -215,7 +215,7 @@ func runVersion(_ context.Context, args []string, sys IO) int {
 
 // newFlagSet returns the flag set of command name: parsing -h or -help
 // prints the command's help (see parseFlags).
-func newFlagSet(name string, sys IO) *flag.FlagSet {
+func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // parseFlags reports errors itself
 	fs.Usage = func() {}
@@ -334,7 +334,7 @@ func airbyteCommand(cmd string) func(context.Context, []string, IO) int {
 // Airbyte messages only: a wrong command line is a TRACE error there
 // (and a line on stderr); only help asked for is plain text on stdout.
 func runAirbyte(ctx context.Context, cmd string, args []string, sys IO) int {
-	fs := newFlagSet(cmd, sys)
+	fs := newFlagSet(cmd)
 	var configPath, catalogPath, statePath = new(string), new(string), new(string)
 	debug := new(bool)
 	if cmd != "spec" {

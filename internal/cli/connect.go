@@ -25,7 +25,7 @@ import (
 // credentials, says what they can see, and only then writes the config
 // file, readable by its owner alone.
 func runConnect(ctx context.Context, args []string, sys IO) int {
-	fs := newFlagSet("connect", sys)
+	fs := newFlagSet("connect")
 	configPath := fs.String("config", "config.json", "config `file` to write (mode 0600)")
 	accountSID := fs.String("account-sid", "", "the main account's SID, AC… (default $TWILIO_ACCOUNT_SID)")
 	name := fs.String("name", "", "display name of the account in reports (default: Twilio's friendly name)")

@@ -20,7 +20,7 @@ import (
 // runDemo starts the emulator in process, syncs it into a DuckDB file and
 // prints a summary a person can read.
 func runDemo(ctx context.Context, args []string, sys IO) int {
-	fs := newFlagSet("demo", sys)
+	fs := newFlagSet("demo")
 	df := duckdbFlags(fs, "twilio-demo.duckdb")
 	seed := fs.Int64("seed", 1, "emulator data seed: the same seed gives the same data")
 	debug := fs.Bool("debug", false, "log DEBUG messages")

@@ -10,7 +10,7 @@ import (
 // runEmulator serves the Twilio emulator until ctx ends. Its first
 // stdout line is a connector config pointing at it.
 func runEmulator(ctx context.Context, args []string, sys IO) int {
-	fs := newFlagSet("emulator", sys)
+	fs := newFlagSet("emulator")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 	seed := fs.Int64("seed", 1, "data seed: the same seed gives the same data")
 	subaccounts := fs.Int("subaccounts", 5, "number of subaccounts")

@@ -17,7 +17,7 @@ import (
 // runQuery: twilio-elt query. It opens the DuckDB file read-only, so a
 // query can look at everything and change nothing.
 func runQuery(ctx context.Context, args []string, sys IO) int {
-	fs := newFlagSet("query", sys)
+	fs := newFlagSet("query")
 	path := fs.String("path", "twilio.duckdb", "DuckDB database `file` (opened read-only)")
 	asCSV := fs.Bool("csv", false, "print CSV with a header line (NULL as an empty field)")
 	asJSON := fs.Bool("json", false, "print JSON Lines: one object per row, money as exact JSON numbers")

@@ -130,7 +130,7 @@ func newStderrLogger(w io.Writer, debug bool) *slog.Logger {
 
 // runLoad: twilio-elt load.
 func runLoad(ctx context.Context, args []string, sys IO) int {
-	fs := newFlagSet("load", sys)
+	fs := newFlagSet("load")
 	df := addDestFlags(fs, "twilio.duckdb", true)
 	fromRaw := fs.String("from-raw", "", "rebuild the tables (and the stream states) from a raw archive `folder` instead of reading stdin")
 	mainSID := fs.String("account-sid", "", "main account SID, the billing account of usage whose account is not in the input")
@@ -285,7 +285,7 @@ func totalRows(s pipeline.Stats) int64 {
 
 // runSync: twilio-elt sync.
 func runSync(ctx context.Context, args []string, sys IO) int {
-	fs := newFlagSet("sync", sys)
+	fs := newFlagSet("sync")
 	configPath := fs.String("config", "", "connector config `file` (JSON), as `twilio-elt connect` writes it")
 	df := addDestFlags(fs, "twilio.duckdb", true)
 	debug := fs.Bool("debug", false, "log DEBUG messages")
@@ -390,7 +390,7 @@ func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *s
 
 // runVerify: twilio-elt verify.
 func runVerify(ctx context.Context, args []string, sys IO) int {
-	fs := newFlagSet("verify", sys)
+	fs := newFlagSet("verify")
 	df := addDestFlags(fs, "twilio.duckdb", false)
 	from := fs.String("from", "", "first day to check, `YYYY-MM-DD` (default: the first loaded)")
 	to := fs.String("to", "", "last day to check, `YYYY-MM-DD` (default: the last loaded)")
