@@ -42,7 +42,7 @@ func runConnect(ctx context.Context, args []string, sys IO) int {
 	}
 
 	tty := terminalIn(sys.Stdin)
-	p := prompter{in: tty, out: sys.Stderr}
+	p := prompter{ctx: ctx, in: tty, out: sys.Stderr}
 	if _, err := os.Stat(*configPath); err == nil && !*force {
 		if tty == nil {
 			return fail("%s exists; pass --force to replace it, or --config to write another file", *configPath)
@@ -272,17 +272,47 @@ func terminalIn(r io.Reader) *os.File {
 	return f
 }
 
-// prompter asks questions on a terminal.
+// prompter asks questions on a terminal. An interrupt (the end of ctx)
+// while it waits for an answer ends the wait and leaves the terminal as
+// it found it.
 type prompter struct {
+	ctx context.Context
 	in  *os.File
 	out io.Writer
+}
+
+// wait runs read, which blocks on the terminal, until it returns or ctx
+// ends; then the terminal's state is restored.
+func (p prompter) wait(read func() (string, error)) (string, error) {
+	fd := int(p.in.Fd())
+	saved, err := term.GetState(fd)
+	if err != nil {
+		return "", fmt.Errorf("read the terminal: %w", err)
+	}
+	type answer struct {
+		s   string
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		s, err := read()
+		done <- answer{s, err}
+	}()
+	select {
+	case a := <-done:
+		return a.s, a.err
+	case <-p.ctx.Done():
+		term.Restore(fd, saved)
+		fmt.Fprintln(p.out)
+		return "", fmt.Errorf("interrupted: %w", p.ctx.Err())
+	}
 }
 
 // line asks for one line; check, when set, must accept it (three tries).
 func (p prompter) line(question string, check func(string) error) (string, error) {
 	for try := 1; ; try++ {
 		fmt.Fprint(p.out, question)
-		s, err := readLine(p.in)
+		s, err := p.wait(func() (string, error) { return readLine(p.in) })
 		if err != nil {
 			return "", err
 		}
@@ -303,13 +333,18 @@ func (p prompter) line(question string, check func(string) error) (string, error
 // secret asks for a line without echoing it.
 func (p prompter) secret(question string) (string, error) {
 	fmt.Fprint(p.out, question)
-	b, err := term.ReadPassword(int(p.in.Fd()))
-	fmt.Fprintln(p.out)
+	s, err := p.wait(func() (string, error) {
+		b, err := term.ReadPassword(int(p.in.Fd()))
+		fmt.Fprintln(p.out)
+		if err != nil {
+			return "", fmt.Errorf("read the secret: %w", err)
+		}
+		return string(b), nil
+	})
 	if err != nil {
-		return "", fmt.Errorf("read the secret: %w", err)
+		return "", err
 	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
+	if s = strings.TrimSpace(s); s == "" {
 		return "", errors.New("no API key or auth token given")
 	}
 	return s, nil

@@ -294,3 +294,36 @@ func TestConnectOnATerminal(t *testing.T) {
 		t.Errorf("config file %s: %v", b, err)
 	}
 }
+
+// An interrupt at the hidden prompt ends connect at once, writes nothing
+// and gives the terminal its echo back.
+func TestConnectInterruptedRestoresTheTerminal(t *testing.T) {
+	emu := twiliotest.NewTestServer(t, twiliotest.Options{Seed: 1, Days: 3})
+	path := filepath.Join(t.TempDir(), "config.json")
+	term := newTerminal(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- Main(ctx, []string{"connect", "--config", path, "--base-url", emu.URL(), "--account-sid", emu.MainAccountSID(), "--name", "x"},
+			IO{Stdin: term.tty, Stdout: &out, Stderr: term.tty, Getenv: func(string) string { return "" }})
+	}()
+	term.await("(hidden): ", true)
+	cancel() // what Ctrl-C does: main's signal.NotifyContext ends the context
+	select {
+	case code := <-done:
+		if code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("connect went on waiting for the secret after an interrupt")
+	}
+	st, err := unix.IoctlGetTermios(int(term.tty.Fd()), unix.TCGETS)
+	if err != nil || st.Lflag&unix.ECHO == 0 {
+		t.Errorf("the terminal's echo is still off after an interrupt (%v)", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("an interrupted connect wrote %s", path)
+	}
+}
