@@ -81,8 +81,15 @@ func (r *run) listAccounts(ctx context.Context) ([]account, error) {
 
 func (c *Connector) fetchAccounts(ctx context.Context) ([]account, error) {
 	mainSID := c.cfg.AccountSID
+	// Read verified the credentials with a request a Standard API key may
+	// make: a 401 here is a key that may read usage but not Account
+	// resources. One more such request makes sure the credentials were not
+	// revoked in between: only then does the configured account stand in.
 	fromConfig := func(err error) ([]account, error) {
-		c.log.Warn("these credentials may not read Account resources (a Standard API key?); "+
+		if uerr := c.api.UsageToday(ctx, mainSID); twilio.IsUnauthorized(uerr) {
+			return nil, &CredentialsError{AccountSID: mainSID, Err: uerr}
+		}
+		c.log.Warn("these credentials may read usage but not Account resources (a Standard API key); "+
 			"the accounts stream holds only the configured account, and subaccounts are not read",
 			"account_sid", mainSID, "error", err.Error())
 		return []account{{Account: twilio.Account{SID: mainSID}, IsMain: true, FromConfig: true}}, nil

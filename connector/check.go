@@ -14,7 +14,7 @@ import (
 // listed.
 func (c *Connector) Check(ctx context.Context) protocol.ConnectionStatus {
 	sid := c.cfg.AccountSID
-	if err := c.api.UsageToday(ctx, sid); err != nil {
+	if err := c.VerifyCredentials(ctx); err != nil {
 		return protocol.ConnectionStatus{Message: explain(err, sid)}
 	}
 	if !c.cfg.Subaccounts() {
@@ -43,10 +43,10 @@ func (c *Connector) Check(ctx context.Context) protocol.ConnectionStatus {
 // explain turns a failed first request into advice a person can act on.
 func explain(err error, sid string) string {
 	var apiErr *twilio.APIError
+	var credErr *CredentialsError
 	switch {
-	case twilio.IsUnauthorized(err):
-		return fmt.Sprintf("Twilio rejected the credentials for account %s (HTTP 401, error 20003). "+
-			"Check account_sid and the auth token or API key SID and secret; an API key must belong to this account.", sid)
+	case errors.As(err, &credErr):
+		return credErr.Error() + "."
 	case twilio.IsNotFound(err):
 		return fmt.Sprintf("Twilio has no account %s that these credentials can see (HTTP 404). Check account_sid.", sid)
 	case errors.As(err, &apiErr):

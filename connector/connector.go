@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twilio-elt/twilio-elt/catalog"
@@ -26,10 +28,35 @@ import (
 
 // Connector reads Twilio for one configuration.
 type Connector struct {
-	cfg spec.Config
-	api *twilio.Client
-	log *slog.Logger
-	now func() time.Time
+	cfg      spec.Config
+	api      *twilio.Client
+	log      *slog.Logger
+	now      func() time.Time
+	verified atomic.Bool // VerifyCredentials succeeded
+
+	mu      sync.Mutex
+	skipped []Skipped
+}
+
+// Skipped is a partition a read left out on purpose, and why.
+type Skipped struct {
+	Stream    string
+	Partition string // an account SID
+	Reason    string
+}
+
+// Skipped returns the partitions the reads so far left out, in the order
+// they were skipped.
+func (c *Connector) Skipped() []Skipped {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.skipped)
+}
+
+func (c *Connector) skip(s Skipped) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.skipped = append(c.skipped, s)
 }
 
 // New returns a Connector. cfg must be validated.
@@ -78,7 +105,13 @@ var errStreamUnavailable = errors.New("stream unavailable")
 
 // Read reads the configured streams, resuming from blobs (the state
 // Airbyte passed in), and writes every message to w. It returns an error
-// when any stream failed; every stream still gets a final status.
+// when any stream failed; every stream it started still gets a final
+// status.
+//
+// Before it writes anything it checks the config against the streams and
+// the credentials with VerifyCredentials: credentials Twilio rejects end
+// the read with a *CredentialsError and no message at all, so nothing
+// downstream can take a half-read for the truth.
 func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blobs state.Blobs, w protocol.Writer) (err error) {
 	readers := c.readers()
 	var errs []error
@@ -91,6 +124,9 @@ func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blob
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return &ConfigError{Err: err}
+	}
+	if err := c.VerifyCredentials(ctx); err != nil {
+		return err
 	}
 
 	r := &run{
@@ -112,7 +148,14 @@ func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blob
 			return err
 		}
 		err := readers[name](ctx, r, cs)
+		var credErr *CredentialsError
 		switch {
+		case errors.As(err, &credErr):
+			// Rejected now: nothing more can be read.
+			if serr := r.emit.status(name, protocol.StatusIncomplete); serr != nil {
+				return serr
+			}
+			return &StreamError{Stream: name, Err: err}
 		case err == nil:
 			err = r.emit.status(name, protocol.StatusComplete)
 		case errors.Is(err, errStreamUnavailable) && !onlyWireless(streams):

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,6 +117,12 @@ func (l *logs) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	l.lines = append(l.lines, string(p))
 	return len(p), nil
+}
+
+func (l *logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "")
 }
 
 func (l *logs) contains(level, substr string) bool {
@@ -564,8 +573,103 @@ func TestStandardKeyFallsBackToConfiguredAccount(t *testing.T) {
 	if !e.logs.contains("WARN", "Standard API key") {
 		t.Error("no WARN explains the fallback")
 	}
+	if reqs := e.emu.Requests(); len(reqs) == 0 || !strings.HasSuffix(reqs[0].Path, "/Usage/Records/Today.json") || reqs[0].Status != 200 {
+		t.Errorf("the read did not start by proving the key with a usage request a Standard key may make: %v", reqs[:min(len(reqs), 1)])
+	}
 	if len(got.records(catalog.UsageRecords)) == 0 {
 		t.Error("a Standard key read no usage of the main account")
+	}
+}
+
+// Credentials Twilio rejects end a read before any message, whatever
+// the streams selected, after one request: no placeholder account, no
+// stream status, no retry of a definite 401.
+func TestWrongCredentialsEmitNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		edit    func(map[string]any)
+		streams []string
+	}{
+		{"wrong auth token, every stream", func(c map[string]any) { c["auth_token"] = strings.Repeat("0", 32) },
+			[]string{catalog.Accounts, catalog.UsageRecords, catalog.SIMs, catalog.SIMUsageRecords}},
+		{"wrong auth token, no subaccounts", func(c map[string]any) {
+			c["auth_token"] = strings.Repeat("0", 32)
+			c["include_subaccounts"] = false
+		}, []string{catalog.Accounts, catalog.UsageRecords}},
+		{"unknown API key", func(c map[string]any) {
+			delete(c, "auth_token")
+			c["api_credentials"] = "SK" + strings.Repeat("0", 32) + ":" + strings.Repeat("x", 32)
+		}, []string{catalog.Accounts}},
+		{"wrong auth token, wireless only", func(c map[string]any) { c["auth_token"] = strings.Repeat("0", 32) },
+			[]string{catalog.SIMs, catalog.SIMUsageRecords}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, twiliotest.Options{Seed: 1, Subaccounts: 2, Days: 3, SIMs: 2}, tc.edit)
+			c := &capture{}
+			err := e.conn.Read(context.Background(), configured(t, catalog.FullRefresh, tc.streams...), nil, c)
+			var credErr *connector.CredentialsError
+			if !errors.As(err, &credErr) {
+				t.Fatalf("err = %v (%T), want a *CredentialsError", err, err)
+			}
+			if want := "Twilio rejected the credentials for " + e.emu.MainAccountSID(); !strings.Contains(err.Error(), want) {
+				t.Errorf("err = %q, want it to say %q", err, want)
+			}
+			if len(c.msgs) != 0 {
+				t.Errorf("rejected credentials still wrote %d messages: %v", len(c.msgs), c.msgs)
+			}
+			if reqs := e.emu.Requests(); len(reqs) != 1 {
+				t.Errorf("Twilio saw %d requests, want 1 (no retry of a definite 401): %v", len(reqs), reqs)
+			}
+			if e.logs.contains("WARN", "Standard API key") || e.logs.contains("WARN", "KORE") {
+				t.Errorf("the log blames a Standard key or KORE for wrong credentials:\n%s", e.logs.String())
+			}
+		})
+	}
+}
+
+// Credentials revoked between the first request and the accounts listing
+// are not taken for a Standard key: no placeholder account is emitted.
+func TestRevokedCredentialsAreNotAStandardKey(t *testing.T) {
+	var todays atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/Usage/Records/Today.json") && todays.Add(1) == 1 {
+			fmt.Fprint(w, `{"usage_records":[],"next_page_uri":null}`)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"code":20003,"message":"Authenticate","status":401}`)
+	}))
+	defer srv.Close()
+	const sid = "AC0123456789abcdef0123456789abcdef"
+	cfg, err := spec.Load([]byte(`{"account_sid":"`+sid+`","auth_token":"abc","base_url":"`+srv.URL+`"}`), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := twilio.New(twilio.Options{Username: sid, Password: "abc", AccountSID: sid, BaseURL: srv.URL, BaseBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &logs{}
+	conn := connector.New(cfg, api, slog.New(slog.NewTextHandler(l, nil)))
+	conn.SetClock(clock)
+	c := &capture{}
+	err = conn.Read(context.Background(), configured(t, catalog.FullRefresh, catalog.Accounts, catalog.UsageRecords), nil, c)
+	var credErr *connector.CredentialsError
+	if !errors.As(err, &credErr) {
+		t.Fatalf("err = %v, want a *CredentialsError", err)
+	}
+	if n := len(c.records(catalog.Accounts)); n != 0 {
+		t.Errorf("%d accounts records emitted", n)
+	}
+	if s := c.statuses(catalog.Accounts); !slices.Equal(s, []protocol.Status{protocol.StatusStarted, protocol.StatusIncomplete}) {
+		t.Errorf("accounts statuses = %v", s)
+	}
+	if s := c.statuses(catalog.UsageRecords); len(s) != 0 {
+		t.Errorf("the read went on to usage_records: %v", s)
+	}
+	if l.contains("WARN", "Standard API key") {
+		t.Errorf("revoked credentials were taken for a Standard key:\n%s", l.String())
 	}
 }
 

@@ -125,6 +125,11 @@ func (u *usageRead) readPartitionWindow(ctx context.Context, r windowRead[usageP
 	if err != nil {
 		if !u.isMain(p.sid) && (twilio.IsNotFound(err) || twilio.IsUnauthorized(err)) {
 			u.conn.log.Warn("skipping subaccount whose usage Twilio will not show", "account_sid", p.sid, "error", err.Error())
+			reason := "Twilio answers 404 for its usage"
+			if twilio.IsUnauthorized(err) {
+				reason = "Twilio answers 401 for its usage"
+			}
+			u.conn.skip(Skipped{Stream: u.name, Partition: p.sid, Reason: reason})
 			return false, nil
 		}
 		return false, fmt.Errorf("read usage of %s from %s to %s: %w", p.sid,

@@ -2,6 +2,7 @@
 # The goccy bigquery-emulator, pinned in tools/bigquery-emulator/go.mod, for
 # the BigQuery destination's tests (internal/warehouse/bigquery).
 #
+#   scripts/bigquery-emulator.sh path         print where the built binary is cached (it may not exist yet)
 #   scripts/bigquery-emulator.sh build        build (once; cached) and print the binary's path
 #   scripts/bigquery-emulator.sh start DIR    build if needed, start it on free loopback ports,
 #                                             wait until it answers, print its endpoint
@@ -38,10 +39,10 @@ binary_path() {
 
 ensure_clang() {
 	command -v clang >/dev/null 2>&1 && command -v clang++ >/dev/null 2>&1 && return 0
-	say "installing clang (go-zetasql needs it)"
 	if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-		unavailable "clang is missing and cannot be installed here (need root and apt-get)"
+		unavailable "clang is missing (go-zetasql needs it); install it with: sudo apt-get install -y clang"
 	fi
+	say "installing clang with apt-get (needs root; go-zetasql needs it)"
 	if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; } >&2; then
 		unavailable "apt-get install clang failed"
 	fi
@@ -118,11 +119,12 @@ stop() {
 }
 
 case "${1:-}" in
+path) binary_path ;;
 build) build ;;
 start) start "${2:?usage: $0 start DIR}" ;;
 stop) stop "${2:?usage: $0 stop DIR}" ;;
 *)
-	echo "usage: $0 build | start DIR | stop DIR" >&2
+	echo "usage: $0 path | build | start DIR | stop DIR" >&2
 	exit 2
 	;;
 esac

@@ -72,8 +72,18 @@ var fields = map[string]func(*Config) any{
 	"base_url":            func(c *Config) any { return &c.BaseURL },
 }
 
+// FieldError is a problem with one setting of a config. Its text,
+// "field: problem", never repeats a value that may be a secret.
+type FieldError struct {
+	Field   string // a setting, or "credentials" for the choice of credential form
+	Problem string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+
 // Parse decodes a JSON configuration object. It reports every key that is
-// unknown or of the wrong JSON type, all at once. It does not apply
+// unknown or of the wrong JSON type, all at once, each as a *FieldError,
+// and returns the settings it could decode alongside. It does not apply
 // defaults or check values: see SetDefaults and Validate.
 func Parse(data []byte) (Config, error) {
 	var raw map[string]json.RawMessage
@@ -88,14 +98,14 @@ func Parse(data []byte) (Config, error) {
 	for _, key := range slices.Sorted(maps.Keys(raw)) {
 		field, ok := fields[key]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s: unknown setting", key))
+			errs = append(errs, &FieldError{key, "unknown setting"})
 			continue
 		}
 		if string(raw[key]) == "null" {
 			continue
 		}
 		if err := json.Unmarshal(raw[key], field(&c)); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s", key, typeProblem(err)))
+			errs = append(errs, &FieldError{key, typeProblem(err)})
 		}
 	}
 	return c, errors.Join(errs...)
@@ -148,12 +158,13 @@ var (
 	secretPattern     = regexp.MustCompile(`^[0-9A-Za-z]+$`)
 )
 
-// Validate checks every setting and reports all problems at once. It
-// expects SetDefaults to have run. Error messages never contain a secret.
+// Validate checks every setting and reports all problems at once, each
+// as a *FieldError. It expects SetDefaults to have run. Error messages
+// never contain a secret.
 func (c *Config) Validate(today time.Time) error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+		errs = append(errs, &FieldError{field, fmt.Sprintf(format, args...)})
 	}
 	switch {
 	case c.AccountSID == "":
@@ -244,17 +255,53 @@ func originProblem(raw string) string {
 	return ""
 }
 
-// Load runs Parse, SetDefaults and Validate.
+// Load runs Parse, SetDefaults and Validate and reports the problems of
+// all three at once: an unknown key or a value of the wrong type does not
+// hide a missing account_sid. A setting Parse could not decode is not
+// judged again by Validate (a number given as account_sid is not also
+// "required").
 func Load(data []byte, today time.Time) (Config, error) {
-	c, err := Parse(data)
-	if err != nil {
-		return Config{}, err
+	c, parseErr := Parse(data)
+	var undecoded map[string]bool
+	if parseErr != nil {
+		undecoded = map[string]bool{}
+		for _, err := range unjoin(parseErr) {
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				return Config{}, parseErr // not a JSON object: nothing to validate
+			}
+			undecoded[fe.Field] = true
+		}
+		for _, f := range []string{"api_key_sid", "api_key_secret", "api_credentials", "auth_token"} {
+			if undecoded[f] {
+				undecoded["credentials"] = true
+			}
+		}
 	}
 	c.SetDefaults(today)
-	if err := c.Validate(today); err != nil {
+	errs := []error{parseErr}
+	for _, err := range unjoin(c.Validate(today)) {
+		var fe *FieldError
+		if errors.As(err, &fe) && undecoded[fe.Field] {
+			continue
+		}
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// unjoin returns the errors joined in err, or err alone.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // Start returns start_date as a UTC midnight. It is only meaningful on a

@@ -263,6 +263,12 @@ func TestLoadRejects(t *testing.T) {
 		{"base_url without host", base(`"auth_token": "` + secretValue + `", "base_url": "http://"`), []string{"base_url: must be an origin such as"}},
 		{"base_url with user info", base(`"auth_token": "` + secretValue + `", "base_url": "https://user:` + secretValue + `@proxy.example.com"`), []string{"base_url: must not contain credentials"}},
 		{
+			"type problems and value problems at once",
+			`{"include_subaccounts": "yes", "region": "ie1", "lookback_days": 100, "start_date": "tomorrow"}`,
+			[]string{"include_subaccounts: must be a JSON boolean", "region: unknown setting", "account_sid: is required",
+				"credentials: give one of", "lookback_days: must be between", "start_date: must be a date"},
+		},
+		{
 			"every value problem at once",
 			`{"account_sid": "AC1", "auth_token": "` + secretValue + `", "api_credentials": "` + testKey + `:` + secretValue + `",
 			  "start_date": "tomorrow", "lookback_days": 100, "max_concurrency": 0, "base_url": "ftp://x"}`,
@@ -311,6 +317,35 @@ func TestValidateReportsEachProblemOnce(t *testing.T) {
 	want := []string{"account_sid", "auth_token", "start_date", "lookback_days", "max_concurrency", "base_url"}
 	if diff := cmp.Diff(want, fields); diff != "" {
 		t.Errorf("fields named by the error (-want +got):\n%s\nerror: %v", diff, err)
+	}
+}
+
+// TestLoadJudgesAFieldOnce: a setting of the wrong type is not also
+// reported by Validate (as missing, or as a missing credential form).
+func TestLoadJudgesAFieldOnce(t *testing.T) {
+	tests := []struct {
+		doc  string
+		want []string
+	}{
+		{`{"account_sid": 12, "auth_token": "` + secretValue + `", "bogus": 1}`, []string{"account_sid", "bogus"}},
+		{`{"account_sid": "` + testAccount + `", "auth_token": 5}`, []string{"auth_token"}},
+		{`{"account_sid": "` + testAccount + `", "api_key_sid": 5, "api_key_secret": "` + secretValue + `"}`, []string{"api_key_sid"}},
+		{`{"auth_token": "` + secretValue + `", "lookback_days": 1.5, "max_concurrency": 0}`, []string{"lookback_days", "account_sid", "max_concurrency"}},
+	}
+	for _, tt := range tests {
+		_, err := load(t, tt.doc)
+		if err == nil {
+			t.Errorf("Load(%s) succeeded", tt.doc)
+			continue
+		}
+		var fields []string
+		for line := range strings.SplitSeq(err.Error(), "\n") {
+			field, _, _ := strings.Cut(line, ":")
+			fields = append(fields, field)
+		}
+		if diff := cmp.Diff(tt.want, fields); diff != "" {
+			t.Errorf("Load(%s): fields named (-want +got):\n%s\nerror: %v", tt.doc, diff, err)
+		}
 	}
 }
 

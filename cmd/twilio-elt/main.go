@@ -15,7 +15,7 @@ import (
 func main() {
 	go hugeheap.Prepare(cli.HeapAdvised) // a few milliseconds the command need not wait for
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, os.Args[1:], cli.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	code := cli.Main(ctx, os.Args[1:], cli.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Program: os.Args[0]})
 	stop()
 	os.Exit(code)
 }

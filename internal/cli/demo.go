@@ -2,14 +2,15 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
+	"math/big"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 
+	"github.com/twilio-elt/twilio-elt/connector"
 	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
 	"github.com/twilio-elt/twilio-elt/spec"
@@ -19,15 +20,13 @@ import (
 // runDemo starts the emulator in process, syncs it into a DuckDB file and
 // prints a summary a person can read.
 func runDemo(ctx context.Context, args []string, sys IO) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(sys.Stderr)
-	df := addDestFlags(fs, "twilio-demo.duckdb")
-	seed := fs.Int64("seed", 1, "emulator data seed")
+	fs := newFlagSet("demo")
+	df := duckdbFlags(fs, "twilio-demo.duckdb")
+	seed := fs.Int64("seed", 1, "emulator data seed: the same seed gives the same data")
 	debug := fs.Bool("debug", false, "log DEBUG messages")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, sys, 0); done {
+		return code
 	}
-	*df.kind = "duckdb"
 	fail := func(err error) int {
 		fmt.Fprintf(sys.Stderr, "twilio-elt demo: %s\n", oneLine(err))
 		return 1
@@ -52,7 +51,7 @@ func runDemo(ctx context.Context, args []string, sys IO) int {
 	}
 	log := newStderrLogger(redactor{sys.Stderr, cfg.Secrets()}, *debug)
 	fmt.Fprintf(sys.Stderr, "Syncing the Twilio emulator (%d subaccounts, %d days, %d SIMs) into %s …\n", 4, days, 12, *df.path)
-	stats, err := syncInto(ctx, cfg, df, sys, log)
+	res, err := syncInto(ctx, cfg, df, sys, log)
 	if err != nil {
 		return fail(err)
 	}
@@ -67,61 +66,123 @@ func runDemo(ctx context.Context, args []string, sys IO) int {
 	if err != nil {
 		return fail(err)
 	}
-	printSummary(sys.Stdout, s, *df.path, totalRows(stats))
+	printSummary(sys.Stdout, s, *df.path, totalRows(res.stats), res.skipped, sys.Program)
 	return 0
 }
 
-func money(n decimal128.Num, currency string) string {
-	s := n.ToString(transforms.DecimalScale)
-	// Round half away from zero to cents for display only; the tables
-	// keep every digit.
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	whole, frac, _ := strings.Cut(s, ".")
-	frac += "000"
-	cents := whole + frac[:2]
-	if frac[2] >= '5' {
-		cents = addOne(cents)
+// cents rounds n (scale 9) half away from zero to whole cents, for
+// display only: the tables keep every digit.
+func cents(n decimal128.Num) *big.Int {
+	v := n.BigInt()
+	unit := new(big.Int).Exp(big.NewInt(10), big.NewInt(transforms.DecimalScale-2), nil)
+	q, r := new(big.Int).QuoRem(new(big.Int).Abs(v), unit, new(big.Int))
+	if r.Mul(r, big.NewInt(2)).Cmp(unit) >= 0 {
+		q.Add(q, big.NewInt(1))
 	}
-	out := strings.TrimLeft(cents[:len(cents)-2], "0")
-	if out == "" {
-		out = "0"
+	if v.Sign() < 0 {
+		q.Neg(q)
 	}
-	out += "." + cents[len(cents)-2:]
-	if neg && strings.Trim(out, "0.") != "" {
-		out = "-" + out
-	}
-	return out + " " + currency
+	return q
 }
 
-func addOne(digits string) string {
-	b := []byte(digits)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < '9' {
-			b[i]++
-			return string(b)
+// money formats an amount in cents: 1234.50 USD.
+func money(c *big.Int, currency string) string {
+	abs := new(big.Int).Abs(c).String()
+	if len(abs) < 3 {
+		abs = strings.Repeat("0", 3-len(abs)) + abs
+	}
+	s := abs[:len(abs)-2] + "." + abs[len(abs)-2:]
+	if c.Sign() < 0 {
+		s = "-" + s
+	}
+	return strings.TrimSpace(s + " " + currency)
+}
+
+// spendLines prints one line per spend, rounded to cents, then per
+// currency a line with what the rounding of the lines left over when
+// they do not add up to the rounded total on screen: the column always
+// adds up.
+func spendLines(w io.Writer, spends, totals []duckdb.Spend) {
+	shown := map[string]*big.Int{}
+	for _, sp := range spends {
+		c := cents(sp.Amount)
+		if shown[sp.Currency] == nil {
+			shown[sp.Currency] = new(big.Int)
 		}
-		b[i] = '0'
+		shown[sp.Currency].Add(shown[sp.Currency], c)
+		fmt.Fprintf(w, "  %-44s %16s\n", sp.Name, money(c, sp.Currency))
 	}
-	return "1" + string(b)
+	for _, t := range totals {
+		sum := shown[t.Currency]
+		if sum == nil {
+			sum = new(big.Int)
+		}
+		if rest := new(big.Int).Sub(cents(t.Amount), sum); rest.Sign() != 0 {
+			fmt.Fprintf(w, "  %-44s %16s\n", "(rounding each line above to the cent)", money(rest, t.Currency))
+		}
+		fmt.Fprintf(w, "  %-44s %16s\n", "", strings.Repeat("-", len(money(cents(t.Amount), t.Currency))))
+		fmt.Fprintf(w, "  %-44s %16s\n", "", money(cents(t.Amount), t.Currency))
+	}
 }
 
-func printSummary(w io.Writer, s duckdb.Summary, path string, rows int64) {
+func printSummary(w io.Writer, s duckdb.Summary, path string, rows int64, skipped []connector.Skipped, program string) {
 	fmt.Fprintf(w, "Twilio spend, %s to %s (last 30 days), from %s (%d rows loaded this run)\n\n",
 		s.From.Format(time.DateOnly), s.To.Format(time.DateOnly), path, rows)
 	for _, t := range s.Total {
-		fmt.Fprintf(w, "Total: %s\n", money(t.Amount, t.Currency))
+		fmt.Fprintf(w, "Total: %s\n", money(cents(t.Amount), t.Currency))
 	}
 	fmt.Fprintln(w, "\nBy service (twilio_cost_daily: nothing counts twice, and it adds up to the total):")
+	spendLines(w, s.ByService, s.Total)
+	names := map[string]bool{}
 	for _, sp := range s.ByService {
-		fmt.Fprintf(w, "  %-42s %16s\n", sp.Name, money(sp.Amount, sp.Currency))
+		names[sp.Name] = true
 	}
+	if names[transforms.OtherGroup] {
+		fmt.Fprintln(w, "  Other: categories in none of the groups above, such as ones Twilio added after twilio-elt's list (see the WARNs).")
+	}
+	if names[duckdb.Unattributed] {
+		fmt.Fprintln(w, "  Unattributed: part of Twilio's totalprice that no usage category accounts for.")
+	}
+
 	fmt.Fprintln(w, "\nBy account (totalprice):")
-	for _, sp := range s.ByAccount {
-		fmt.Fprintf(w, "  %-42s %16s\n", sp.Name, money(sp.Amount, sp.Currency))
+	spendLines(w, s.ByAccount, s.Total)
+	why := map[string]string{}
+	for _, sk := range skipped {
+		why[sk.Partition] = "skipped: " + sk.Reason
 	}
+	withUsage := map[string]bool{}
+	for _, sp := range s.ByAccount {
+		withUsage[sp.SID] = true
+	}
+	var left []string
+	for _, a := range s.Accounts {
+		reason, ok := why[a.SID]
+		switch {
+		case ok:
+		case withUsage[a.SID]:
+			continue
+		case a.Status != "" && a.Status != "active":
+			reason = "no usage in these days (" + a.Status + ")"
+		default:
+			reason = "no usage in these days"
+		}
+		left = append(left, fmt.Sprintf("  %s (%s): %s", a.Name, a.SID, reason))
+	}
+	if len(left) > 0 {
+		fmt.Fprintln(w, "  Not in these lines:")
+		for _, l := range left {
+			fmt.Fprintln(w, "  "+l)
+		}
+	}
+
 	fmt.Fprintf(w, "\nSIM data: %d SIMs used %.1f MB (%.1f MB roaming abroad, in %d countries), billed %s\n",
-		s.SIMs, float64(s.DataBytes)/1e6, float64(s.RoamingBytes)/1e6, s.RoamCountries, money(s.DataBilled, s.DataCurrency))
-	fmt.Fprintf(w, "\nQuery it: duckdb %s \"SELECT service_group, SUM(cost) FROM twilio_cost_daily GROUP BY ALL\"\n", path)
-	fmt.Fprintf(w, "Check it: twilio-elt verify --path %s\n", path)
+		s.SIMs, float64(s.DataBytes)/1e6, float64(s.RoamingBytes)/1e6, s.RoamCountries, money(cents(s.DataBilled), s.DataCurrency))
+	fmt.Fprintln(w, "  That is data only, on the main account's own SIMs, up to 48 h late; Wireless/IoT above also bills SIM fees, commands and subaccounts' SIMs.")
+
+	run := invocation(program)
+	fmt.Fprintf(w, "\nQuery it: %s query --path %s \"SELECT service_group, SUM(cost) FROM twilio_cost_daily GROUP BY ALL ORDER BY 2 DESC\"\n", run, path)
+	fmt.Fprintf(w, "Check it: %s verify --path %s\n", run, path)
+	if strings.HasPrefix(run, "go run ") {
+		fmt.Fprintln(w, "(`go install ./cmd/twilio-elt` puts twilio-elt on your PATH, as $(go env GOPATH)/bin/twilio-elt.)")
+	}
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
@@ -11,8 +10,7 @@ import (
 // runEmulator serves the Twilio emulator until ctx ends. Its first
 // stdout line is a connector config pointing at it.
 func runEmulator(ctx context.Context, args []string, sys IO) int {
-	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
-	fs.SetOutput(sys.Stderr)
+	fs := newFlagSet("emulator")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 	seed := fs.Int64("seed", 1, "data seed: the same seed gives the same data")
 	subaccounts := fs.Int("subaccounts", 5, "number of subaccounts")
@@ -21,8 +19,8 @@ func runEmulator(ctx context.Context, args []string, sys IO) int {
 	latency := fs.Duration("latency", 0, "added to every request")
 	limit := fs.Int("concurrency-limit", 0, "requests in flight beyond this get 429 (0: no limit)")
 	faultRate := fs.Float64("fault-rate", 0, "probability of an injected fault (500, 503, 429, truncated body, slow) per request")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, sys, 0); done {
+		return code
 	}
 	opts := twiliotest.Options{
 		Seed:             *seed,

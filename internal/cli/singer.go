@@ -36,8 +36,9 @@ const (
 // TapCapabilities are the Singer capabilities the tap declares.
 var TapCapabilities = []string{"about", "catalog", "discover", "state"}
 
-const tapUsage = `tap-twilio-usage is the Singer tap of twilio-elt (Twilio usage and cost), for Meltano.
+const tapUsage = `tap-twilio-usage: the Singer tap of twilio-elt (Twilio usage and cost), for Meltano.
 
+Usage:
   tap-twilio-usage --config config.json --discover > catalog.json
   tap-twilio-usage --config config.json [--catalog catalog.json] [--state state.json]
   tap-twilio-usage --about [--format json|markdown]
@@ -46,7 +47,12 @@ const tapUsage = `tap-twilio-usage is the Singer tap of twilio-elt (Twilio usage
 --config may be repeated; a later file overrides an earlier one. Every setting
 may also come from an environment variable TAP_TWILIO_USAGE_<SETTING>, e.g.
 TAP_TWILIO_USAGE_AUTH_TOKEN, which overrides the files. Without a catalog every
-stream is read. Singer messages go to stdout, logs to stderr.
+stream is read. Singer messages go to stdout, logs to stderr. --state takes a
+Singer state, {"bookmarks": …}.
+
+Example:
+  meltano run tap-twilio-usage target-jsonl     # or by hand:
+  tap-twilio-usage --config config.json --state state.json > messages.jsonl
 
 Flags:
 `
@@ -78,14 +84,18 @@ func TapMain(ctx context.Context, args []string, sys IO) int {
 	format := fs.String("format", "markdown", "format of --about: json or markdown")
 	version := fs.Bool("version", false, "print the version and exit")
 	debug := fs.Bool("debug", false, "log DEBUG messages")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), tapUsage)
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			// Help asked for goes to stdout; nothing else but Singer
+			// messages ever does.
+			fmt.Fprint(sys.Stdout, tapUsage)
+			fs.SetOutput(sys.Stdout)
+			fs.PrintDefaults()
 			return 0
 		}
+		fmt.Fprintf(sys.Stderr, "%s: %v; see --help\n", TapName, err)
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -362,11 +372,7 @@ func (tc tapConfig) validate(now time.Time) (spec.Config, error) {
 	if err != nil {
 		return spec.Config{}, err
 	}
-	cfg, err := spec.Parse(merged)
-	if err == nil {
-		cfg.SetDefaults(now)
-		err = cfg.Validate(now)
-	}
+	cfg, err := spec.Load(merged, now)
 	if err == nil {
 		return cfg, nil
 	}

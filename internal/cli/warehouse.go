@@ -35,26 +35,45 @@ type destFlags struct {
 	raw                                  *bool
 }
 
-func addDestFlags(fs *flag.FlagSet, defaultPath string) destFlags {
-	return destFlags{
+// addDestFlags adds the flags that choose a warehouse to fs; loading adds
+// the ones about writing to it.
+func addDestFlags(fs *flag.FlagSet, defaultPath string, loading bool) destFlags {
+	f := destFlags{
 		kind:     fs.String("destination", "duckdb", "warehouse: duckdb or bigquery"),
 		path:     fs.String("path", defaultPath, "DuckDB database `file`"),
 		project:  fs.String("project", "", "BigQuery project"),
 		dataset:  fs.String("dataset", "", "BigQuery dataset"),
 		location: fs.String("location", "US", "BigQuery location"),
 		endpoint: fs.String("endpoint", "", "BigQuery API endpoint `URL` (an emulator)"),
-		staging:  fs.String("staging", "parquet", "BigQuery staging file format: parquet, or ndjson (the goccy emulator loads no Parquet)"),
-		keepZero: fs.Bool("keep-zero-rows", false, "keep usage rows whose count, usage and price are all zero"),
-		raw:      fs.Bool("raw", true, "DuckDB: archive every record received under raw/ next to the database"),
+		staging:  new(string),
+		keepZero: new(bool),
+		raw:      new(bool),
+	}
+	if loading {
+		f.staging = fs.String("staging", "parquet", "BigQuery staging file format: parquet, or ndjson (the goccy emulator loads no Parquet)")
+		f.keepZero = fs.Bool("keep-zero-rows", false, "keep usage rows whose count, usage and price are all zero")
+		f.raw = fs.Bool("raw", true, "DuckDB: archive every record received under raw/ next to the database")
+	}
+	return f
+}
+
+// duckdbFlags is a DuckDB file at --path, with its raw archive.
+func duckdbFlags(fs *flag.FlagSet, defaultPath string) destFlags {
+	return destFlags{
+		kind: ptr("duckdb"), path: fs.String("path", defaultPath, "DuckDB database `file`"),
+		project: new(string), dataset: new(string), location: new(string), endpoint: new(string),
+		staging: new(string), keepZero: new(bool), raw: ptr(true),
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // openedDest is an open warehouse with what the pipeline needs of it.
 type openedDest struct {
 	dest    pipeline.Destination
 	query   costmodel.Querier
-	close   func() error
-	rawDir  string // "" when no raw archive
+	close   func() error // may be called more than once
+	rawDir  string       // "" when no raw archive
 	display string
 }
 
@@ -68,7 +87,7 @@ func (f destFlags) open(ctx context.Context) (*openedDest, error) {
 		if err != nil {
 			return nil, err
 		}
-		o := &openedDest{dest: d, query: d, close: d.Close, display: *f.path}
+		o := &openedDest{dest: d, query: d, close: sync.OnceValue(d.Close), display: *f.path}
 		if *f.raw {
 			o.rawDir = RawDir(*f.path)
 		}
@@ -98,7 +117,7 @@ func openBigQuery(ctx context.Context, opts bigquery.Options) (*openedDest, erro
 	if err != nil {
 		return nil, err
 	}
-	return &openedDest{dest: d, query: d, close: d.Close, display: "bigquery:" + opts.Project + "." + opts.Dataset}, nil
+	return &openedDest{dest: d, query: d, close: sync.OnceValue(d.Close), display: "bigquery:" + opts.Project + "." + opts.Dataset}, nil
 }
 
 func newStderrLogger(w io.Writer, debug bool) *slog.Logger {
@@ -111,22 +130,29 @@ func newStderrLogger(w io.Writer, debug bool) *slog.Logger {
 
 // runLoad: twilio-elt load.
 func runLoad(ctx context.Context, args []string, sys IO) int {
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	fs.SetOutput(sys.Stderr)
-	df := addDestFlags(fs, "twilio.duckdb")
-	fromRaw := fs.String("from-raw", "", "rebuild the tables from a raw archive `folder` instead of reading stdin")
+	fs := newFlagSet("load")
+	df := addDestFlags(fs, "twilio.duckdb", true)
+	fromRaw := fs.String("from-raw", "", "rebuild the tables (and the stream states) from a raw archive `folder` instead of reading stdin")
 	mainSID := fs.String("account-sid", "", "main account SID, the billing account of usage whose account is not in the input")
 	debug := fs.Bool("debug", false, "log DEBUG messages")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, sys, 0); done {
+		return code
 	}
 	log := newStderrLogger(sys.Stderr, *debug)
 	fail := func(err error) int {
 		fmt.Fprintf(sys.Stderr, "twilio-elt load: %s\n", oneLine(err))
 		return 1
 	}
+	if *fromRaw != "" {
+		if fi, err := os.Stat(*fromRaw); err != nil || !fi.IsDir() {
+			return fail(fmt.Errorf("--from-raw %s: no raw archive folder there (it is raw/<database name> next to a DuckDB file)", *fromRaw))
+		}
+	}
+	runID := raw.RunID(sys.Now())
+	fresh := df.fresh(runID)
 	od, err := df.open(ctx)
 	if err != nil {
+		fresh.undo(log)
 		return fail(err)
 	}
 	defer od.close()
@@ -148,20 +174,81 @@ func runLoad(ctx context.Context, args []string, sys IO) int {
 	} else {
 		var archive *raw.Writer
 		if od.rawDir != "" {
-			archive = raw.NewWriter(od.rawDir, raw.RunID(sys.Now()))
+			archive = raw.NewWriter(od.rawDir, runID)
 			opts.Archive = archive
+			opts.OnCommitted = func(s protocol.State) error {
+				return errors.Join(archive.AppendState(s.Stream, s.Data), w.Write(s))
+			}
 		}
 		stats, err = pipeline.Load(ctx, sys.Stdin, od.dest, opts)
 		if archive != nil {
 			err = errors.Join(err, archive.Close())
 		}
 	}
-	log.Info("load finished", "destination", od.display, "records", stats.Records, "rows", totalRows(stats), "commits", stats.Commits)
 	if err != nil {
+		if stats.Commits == 0 {
+			// Nothing of the input is in: leave no database or archive
+			// that this run created.
+			od.close()
+			fresh.undo(log)
+		}
 		return fail(err)
 	}
+	log.Info("load finished", "destination", od.display, "records", stats.Records, "rows", totalRows(stats), "commits", stats.Commits)
 	warnUnreconciled(ctx, od, stats, log)
 	return 0
+}
+
+// created is what a run made that did not exist before it: a DuckDB file
+// and the folders of its raw archive. A run that fails before its first
+// commit removes them, so it leaves nothing behind.
+type created struct {
+	paths []string // to remove, each with everything in it
+}
+
+// fresh returns what opening df and archiving run would create.
+func (f destFlags) fresh(run string) created {
+	var c created
+	if *f.kind != "duckdb" || *f.path == "" || *f.path == ":memory:" {
+		return c
+	}
+	path := filepath.Clean(*f.path)
+	if top := outermostMissing(filepath.Dir(path)); top != "" {
+		return created{paths: []string{top}} // the database and its archive go in there
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		c.paths = append(c.paths, path, path+".wal")
+	}
+	if *f.raw {
+		if top := outermostMissing(filepath.Join(RawDir(path), run)); top != "" {
+			c.paths = append(c.paths, top)
+		}
+	}
+	return c
+}
+
+// outermostMissing returns the outermost folder of path (path itself
+// included) that does not exist, or "" when path exists.
+func outermostMissing(path string) string {
+	top := ""
+	for d := filepath.Clean(path); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			return top
+		}
+		top = d
+		if filepath.Dir(d) == d {
+			return top
+		}
+	}
+}
+
+// undo removes what the run created. The database must be closed.
+func (c created) undo(log *slog.Logger) {
+	for _, p := range c.paths {
+		if err := os.RemoveAll(p); err != nil {
+			log.Warn("could not remove what the failed run created", "path", p, "error", err.Error())
+		}
+	}
 }
 
 // warnUnreconciled checks the days a run loaded against totalprice, as
@@ -199,20 +286,19 @@ func totalRows(s pipeline.Stats) int64 {
 
 // runSync: twilio-elt sync.
 func runSync(ctx context.Context, args []string, sys IO) int {
-	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
-	fs.SetOutput(sys.Stderr)
-	configPath := fs.String("config", "", "connector config `file` (JSON)")
-	df := addDestFlags(fs, "twilio.duckdb")
+	fs := newFlagSet("sync")
+	configPath := fs.String("config", "", "connector config `file` (JSON), as `twilio-elt connect` writes it")
+	df := addDestFlags(fs, "twilio.duckdb", true)
 	debug := fs.Bool("debug", false, "log DEBUG messages")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, sys, 0); done {
+		return code
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(sys.Stderr, "twilio-elt sync: %s\n", oneLine(err))
 		return 1
 	}
 	if *configPath == "" {
-		return fail(errors.New("--config is required"))
+		return fail(errors.New("--config is required (twilio-elt connect writes one)"))
 	}
 	b, err := os.ReadFile(*configPath)
 	if err != nil {
@@ -229,19 +315,36 @@ func runSync(ctx context.Context, args []string, sys IO) int {
 	return 0
 }
 
-// syncInto runs one sync of cfg into the destination of df.
-func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *slog.Logger) (pipeline.Stats, error) {
-	od, err := df.open(ctx)
-	if err != nil {
-		return pipeline.Stats{}, err
-	}
-	defer od.close()
+// syncResult is what a sync did.
+type syncResult struct {
+	stats   pipeline.Stats
+	skipped []connector.Skipped // partitions the read left out, and why
+}
+
+// syncInto runs one sync of cfg into the destination of df. It proves
+// the credentials before it opens the warehouse: credentials Twilio
+// rejects, or a base_url nothing answers at, leave the warehouse exactly
+// as it was.
+func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *slog.Logger) (syncResult, error) {
 	api, err := newTwilioClient(cfg, log)
 	if err != nil {
-		return pipeline.Stats{}, err
+		return syncResult{}, err
 	}
 	conn := connector.New(cfg, api, log)
 	conn.SetClock(sys.Now)
+	if err := conn.VerifyCredentials(ctx); err != nil {
+		_, msg := classify(err)
+		return syncResult{}, errors.New(msg)
+	}
+
+	runID := raw.RunID(sys.Now())
+	fresh := df.fresh(runID)
+	od, err := df.open(ctx)
+	if err != nil {
+		fresh.undo(log)
+		return syncResult{}, err
+	}
+	defer od.close()
 	opts := pipeline.Options{
 		KeepZeroRows:    *df.keepZero,
 		MainAccountSID:  cfg.AccountSID,
@@ -252,8 +355,9 @@ func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *s
 	}
 	var archive *raw.Writer
 	if od.rawDir != "" {
-		archive = raw.NewWriter(od.rawDir, raw.RunID(sys.Now()))
+		archive = raw.NewWriter(od.rawDir, runID)
 		opts.Archive = archive
+		opts.OnCommitted = func(s protocol.State) error { return archive.AppendState(s.Stream, s.Data) }
 	}
 	stop := func() {}
 	stats, err := pipeline.SyncWith(ctx, conn, od.dest, opts, func(l *pipeline.Loader) {
@@ -265,24 +369,35 @@ func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *s
 	if archive != nil {
 		err = errors.Join(err, archive.Close())
 	}
+	res := syncResult{stats: stats, skipped: conn.Skipped()}
+	if err != nil && stats.Commits == 0 {
+		od.close()
+		fresh.undo(log)
+	}
+	if err != nil {
+		var credErr *connector.CredentialsError
+		var baseErr *twilio.BaseURLError
+		if errors.As(err, &credErr) || errors.As(err, &baseErr) {
+			_, msg := classify(err)
+			err = errors.New(msg)
+		}
+		return res, err
+	}
 	st := api.Stats()
 	log.Info("sync finished", "destination", od.display, "records", stats.Records, "rows", totalRows(stats),
 		"commits", stats.Commits, "requests", st.Requests, "rate_limit_waits", st.RateLimitWaits)
-	if err == nil {
-		warnUnreconciled(ctx, od, stats, log)
-	}
-	return stats, err
+	warnUnreconciled(ctx, od, stats, log)
+	return res, nil
 }
 
 // runVerify: twilio-elt verify.
 func runVerify(ctx context.Context, args []string, sys IO) int {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(sys.Stderr)
-	df := addDestFlags(fs, "twilio.duckdb")
+	fs := newFlagSet("verify")
+	df := addDestFlags(fs, "twilio.duckdb", false)
 	from := fs.String("from", "", "first day to check, `YYYY-MM-DD` (default: the first loaded)")
 	to := fs.String("to", "", "last day to check, `YYYY-MM-DD` (default: the last loaded)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, sys, 0); done {
+		return code
 	}
 	var days [2]time.Time
 	for i, v := range []*string{from, to} {
@@ -325,11 +440,11 @@ func runVerify(ctx context.Context, args []string, sys IO) int {
 
 // runRebuildCosts: twilio-elt rebuild-costs.
 func runRebuildCosts(ctx context.Context, args []string, sys IO) int {
-	fs := flag.NewFlagSet("rebuild-costs", flag.ContinueOnError)
-	fs.SetOutput(sys.Stderr)
-	df := addDestFlags(fs, "twilio.duckdb")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs := newFlagSet("rebuild-costs")
+	df := addDestFlags(fs, "twilio.duckdb", false)
+	df.staging = fs.String("staging", "parquet", "BigQuery staging file format: parquet, or ndjson (the goccy emulator loads no Parquet)")
+	if code, done := parseFlags(fs, args, sys, 0); done {
+		return code
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(sys.Stderr, "twilio-elt rebuild-costs: %s\n", oneLine(err))
@@ -369,8 +484,8 @@ func rebuildProgress(w io.Writer) func(done, total int) {
 	}
 }
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
+// isTerminal reports whether w (an io.Reader or io.Writer) is a terminal.
+func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -16,6 +16,7 @@ import (
 	"github.com/twilio-elt/twilio-elt/catalog"
 	"github.com/twilio-elt/twilio-elt/connector"
 	"github.com/twilio-elt/twilio-elt/internal/pipeline"
+	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/protocol/airbyte"
 	"github.com/twilio-elt/twilio-elt/internal/state"
 	"github.com/twilio-elt/twilio-elt/internal/twilio"
@@ -76,6 +77,7 @@ func TestSyncReadLoadAndRawAgree(t *testing.T) {
 	archive := raw.NewWriter(rawDir, "run1")
 	first := opts
 	first.Archive = archive
+	first.OnCommitted = func(s protocol.State) error { return archive.AppendState(s.Stream, s.Data) }
 	stats, err := pipeline.Sync(ctx, conn, synced, first)
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +97,7 @@ func TestSyncReadLoadAndRawAgree(t *testing.T) {
 	archive2 := raw.NewWriter(rawDir, "run2")
 	second := opts
 	second.Archive = archive2
+	second.OnCommitted = func(s protocol.State) error { return archive2.AppendState(s.Stream, s.Data) }
 	stats2, err := pipeline.Sync(ctx, conn, synced, second)
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +135,27 @@ func TestSyncReadLoadAndRawAgree(t *testing.T) {
 	if diff := cmp.Diff(once, checksums(t, rebuilt)); diff != "" {
 		t.Errorf("rebuild from the raw archive differs from sync (-sync +rebuilt):\n%s", diff)
 	}
+	// The rebuild restores the states of the last run, so the next sync
+	// goes on from there instead of reading everything again.
+	wantStates, err := synced.States(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotStates, err := rebuilt.States(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(jsonTexts(wantStates), jsonTexts(gotStates)); diff != "" {
+		t.Errorf("states after a rebuild from the raw archive (-sync +rebuilt):\n%s", diff)
+	}
+}
+
+func jsonTexts(m map[string]json.RawMessage) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = string(v)
+	}
+	return out
 }
 
 // TestCostTablesEqualARebuildAfterReplays loads a read and, in the same

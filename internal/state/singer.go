@@ -111,9 +111,17 @@ func DecodeSinger(data []byte) (Bookmarks, error) {
 	if len(data) == 0 || string(data) == "null" {
 		return out, nil
 	}
+	if data[0] == '[' {
+		return nil, errors.New(`state must be a JSON object: {"bookmarks": {…}}; this looks like an Airbyte state ` +
+			"(a JSON array of state messages), which twilio-elt read takes")
+	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(data, &doc); err != nil || doc == nil {
 		return nil, errors.New(`state must be a JSON object: {"bookmarks": {…}}`)
+	}
+	if _, ok := doc["bookmarks"]; !ok && doc["type"] != nil && doc["stream"] != nil {
+		return nil, errors.New(`state must be a JSON object: {"bookmarks": {…}}; this looks like an Airbyte state message, ` +
+			"which twilio-elt read takes")
 	}
 	for _, wrapper := range []string{"value", "singer_state"} {
 		if inner, ok := doc[wrapper]; ok && doc["bookmarks"] == nil {

@@ -153,6 +153,8 @@ func TestDecodeSinger(t *testing.T) {
 		{name: "a STATE message", in: `{"type":"STATE","value":{"bookmarks":{"usage_records":` + usage + `}}}`, want: map[string]string{"usage_records": usage}},
 		{name: "Meltano's stored form", in: `{"singer_state":{"bookmarks":{"usage_records":` + usage + `}}}`, want: map[string]string{"usage_records": usage}},
 		{name: "an array", in: `[]`, wantErr: "state must be a JSON object"},
+		{name: "an Airbyte state", in: `[{"type":"STREAM","stream":{"stream_descriptor":{"name":"usage_records"},"stream_state":{}}}]`, wantErr: "looks like an Airbyte state"},
+		{name: "an Airbyte state message", in: `{"type":"STREAM","stream":{"stream_descriptor":{"name":"usage_records"},"stream_state":{}}}`, wantErr: "looks like an Airbyte state message"},
 		{name: "bookmarks not an object", in: `{"bookmarks":[1]}`, wantErr: `"bookmarks" is not an object`},
 		{name: "not JSON", in: `{"bookmarks":`, wantErr: "state must be a JSON object"},
 	}

@@ -121,6 +121,9 @@ func DecodeAirbyte(data []byte) (Blobs, error) {
 	}
 	var msgs []json.RawMessage
 	if err := json.Unmarshal(data, &msgs); err != nil {
+		if hint := airbyteStateHint(data); hint != "" {
+			return nil, fmt.Errorf("state must be a JSON array of STREAM state messages; %s", hint)
+		}
 		return nil, fmt.Errorf("state must be a JSON array of STREAM state messages: %w", err)
 	}
 	for i, raw := range msgs {
@@ -155,4 +158,38 @@ func DecodeAirbyte(data []byte) (Blobs, error) {
 		out[m.Stream.Descriptor.Name] = m.Stream.State
 	}
 	return out, nil
+}
+
+// airbyteStateHint names what a JSON object given as an Airbyte state
+// looks like instead, or returns "".
+func airbyteStateHint(data []byte) string {
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(data, &doc) != nil || doc == nil {
+		return ""
+	}
+	if looksSinger(doc) {
+		return `this looks like a Singer state ({"bookmarks": …}), which tap-twilio-usage reads; ` +
+			"twilio-elt read takes the state Airbyte passes: a JSON array of STREAM state messages"
+	}
+	if _, ok := doc["type"]; ok {
+		return "this is a single state message: put it in a JSON array, [ … ]"
+	}
+	return ""
+}
+
+// looksSinger reports whether a JSON object is a Singer state, bare or in
+// one of the wrappers DecodeSinger accepts.
+func looksSinger(doc map[string]json.RawMessage) bool {
+	if _, ok := doc["bookmarks"]; ok {
+		return true
+	}
+	for _, wrapper := range []string{"value", "singer_state"} {
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(doc[wrapper], &inner) == nil {
+			if _, ok := inner["bookmarks"]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }

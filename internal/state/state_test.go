@@ -225,6 +225,27 @@ func TestDecodeAirbyte(t *testing.T) {
 	}
 }
 
+func TestDecodeAirbyteNamesWhatItGot(t *testing.T) {
+	singer := `{"bookmarks":{"usage_records":{"partitions":[]}}}`
+	tests := []struct {
+		name, data, want string
+	}{
+		{"a Singer state", singer, "looks like a Singer state"},
+		{"a Singer STATE message", `{"type":"STATE","value":` + singer + `}`, "looks like a Singer state"},
+		{"Meltano's stored Singer state", `{"singer_state":` + singer + `}`, "looks like a Singer state"},
+		{"one Airbyte state message", `{"type":"STREAM","stream":{"stream_descriptor":{"name":"usage_records"},"stream_state":{}}}`, "put it in a JSON array"},
+		{"something else", `{"a":1}`, "state must be a JSON array of STREAM state messages: json: cannot unmarshal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := state.DecodeAirbyte([]byte(tt.data))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
 func decodeBlobs(t *testing.T, b state.Blobs) map[string]any {
 	t.Helper()
 	out := map[string]any{}

@@ -7,8 +7,9 @@
 //
 //   - one http.RoundTripper under twilio-go that overrides the base URL,
 //     caps the requests in flight, retries 429, 5xx, cut-short bodies and
-//     a transient 401 with Retry-After or exponential backoff and jitter,
-//     and counts requests;
+//     a transient 401 (one after the credentials have been accepted once;
+//     a 401 before that is definite) with Retry-After or exponential
+//     backoff and jitter, and counts requests;
 //   - page decoding into our own structs, so money stays the exact decimal
 //     text Twilio sent (twilio-go's typed prices are float32);
 //   - paging that follows next_page_uri (2010 API) and meta.next_page_url
@@ -27,6 +28,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	twclient "github.com/twilio/twilio-go/client"
@@ -228,7 +230,42 @@ func (c *Client) requestError(ctx context.Context, where string, resp *http.Resp
 	if errors.As(err, &trunc) {
 		return fmt.Errorf("GET %s: %w", where, err)
 	}
+	if o := c.transport.origin; o != nil {
+		if reason := unreachable(err); reason != "" {
+			return fmt.Errorf("GET %s: %w", where, &BaseURLError{Host: o.Host, Reason: reason, Err: err})
+		}
+	}
 	return fmt.Errorf("GET %s: %w: %w", where, errNetwork, err)
+}
+
+// BaseURLError is a request that never reached the base_url origin: its
+// host refused the connection or does not resolve. That is a mistake in
+// the configuration, not Twilio being down, and retrying later does not
+// help.
+type BaseURLError struct {
+	Host   string // host[:port] of base_url
+	Reason string // "refused the connection" or "does not resolve"
+	Err    error
+}
+
+func (e *BaseURLError) Error() string {
+	return fmt.Sprintf("the base_url host %s %s: check base_url in the config (it replaces https://api.twilio.com and the other Twilio origins)",
+		e.Host, e.Reason)
+}
+
+func (e *BaseURLError) Unwrap() error { return e.Err }
+
+// unreachable says why err means nothing listens at the host, or returns
+// "" for failures that may pass (a timeout, a reset, a DNS server down).
+func unreachable(err error) string {
+	var dns *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused the connection"
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return "does not resolve"
+	}
+	return ""
 }
 
 // describe renders a request for errors and logs: path and query only.

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,6 +187,32 @@ func TestBaseURLOverrideAndAuth(t *testing.T) {
 				User: "SK0123456789abcdef0123456789abcdef", Password: testPassword, Method: "GET"},
 		},
 		{
+			name: "supersim.twilio.com",
+			call: func(ctx context.Context, c *twilio.Client) error {
+				s, err := c.SampleSuperSIMs(ctx, 50)
+				if err == nil && (s.N != 1 || !s.More) {
+					err = fmt.Errorf("sample = %+v, want 1 SIM and more", s)
+				}
+				return err
+			},
+			user: testAccount,
+			body: `{"sims":[{"sid":"HS1"}],"meta":{"next_page_url":"https://supersim.twilio.com/v1/Sims?PageSize=50&Page=1"}}`,
+			want: seen{Host: "supersim.twilio.com", Path: "/v1/Sims", Query: "PageSize=50", User: testAccount, Password: testPassword, Method: "GET"},
+		},
+		{
+			name: "wireless.twilio.com sample",
+			call: func(ctx context.Context, c *twilio.Client) error {
+				s, err := c.SampleSIMs(ctx, 50)
+				if err == nil && (s.N != 0 || s.More) {
+					err = fmt.Errorf("sample = %+v, want none", s)
+				}
+				return err
+			},
+			user: testAccount,
+			body: `{"sims":[],"meta":{"next_page_url":null}}`,
+			want: seen{Host: "wireless.twilio.com", Path: "/v1/Sims", Query: "PageSize=50", User: testAccount, Password: testPassword, Method: "GET"},
+		},
+		{
 			name: "wireless.twilio.com",
 			call: func(ctx context.Context, c *twilio.Client) error {
 				return c.SIMs(ctx, func([]twilio.SIM) error { return nil })
@@ -254,7 +283,6 @@ func TestRetriesThenSuccess(t *testing.T) {
 		{"429 with fractional Retry-After", []reply{{status: 429, header: map[string]string{"Retry-After": "0.001"}, body: `{"code":20429,"status":429}`}, ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1, RateLimitWaits: 1}},
 		{"429 with a past HTTP-date Retry-After", []reply{{status: 429, header: map[string]string{"Retry-After": past}, body: `{}`}, ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1, RateLimitWaits: 1}},
 		{"429 without Retry-After", []reply{twilioError(429, 20429), twilioError(429, 20429), ok(accountBody)}, twilio.Stats{Requests: 3, Retries: 2, RateLimitWaits: 2}},
-		{"transient 401", []reply{twilioError(401, 20003), ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1}},
 		{"truncated body", []reply{{status: 200, body: `{"sid":"AC`, truncate: true}, ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1}},
 		{"invalid JSON on 200", []reply{ok(`{"sid":"AC`), ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1}},
 		{"mixed", []reply{twilioError(500, 20500), twilioError(429, 20429), {status: 200, body: `{`, truncate: true}, ok(`<html>`), twilioError(401, 20003), ok(accountBody)}, twilio.Stats{Requests: 6, Retries: 5, RateLimitWaits: 1}},
@@ -331,9 +359,9 @@ func TestFailures(t *testing.T) {
 			want:    result{Requests: 1, Status: 501, Code: 20501, Message: "Twilio says 20501", ServerError: true, Transient: true},
 		},
 		{
-			name:    "401 retried exactly once",
+			name:    "a 401 before any success is definite: not retried",
 			replies: []reply{twilioError(401, 20003)},
-			want:    result{Requests: 2, Status: 401, Code: 20003, Message: "Twilio says 20003", Unauthorized: true},
+			want:    result{Requests: 1, Status: 401, Code: 20003, Message: "Twilio says 20003", Unauthorized: true},
 		},
 		{
 			name:    "403 is not retried",
@@ -405,6 +433,43 @@ func TestFailures(t *testing.T) {
 	}
 }
 
+// Once a request has succeeded, the credentials are good: a 401 then may
+// be one of Twilio's rare transient ones, and is tried once more.
+func TestUnauthorizedAfterSuccess(t *testing.T) {
+	tests := []struct {
+		name      string
+		replies   []reply
+		calls     int // Account calls; all but the last succeed
+		wantErr   bool
+		wantStats twilio.Stats
+	}{
+		{"transient 401", []reply{ok(accountBody), twilioError(401, 20003), ok(accountBody)}, 2, false, twilio.Stats{Requests: 3, Retries: 1}},
+		{"401 retried exactly once", []reply{ok(accountBody), twilioError(401, 20003)}, 2, true, twilio.Stats{Requests: 3, Retries: 1}},
+		{"a 200 whose body was cut short proves the credentials", []reply{{status: 200, body: `{"sid":"AC`, truncate: true}, twilioError(401, 20003), ok(accountBody)}, 1, false, twilio.Stats{Requests: 3, Retries: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, log := scripted(t, tt.replies...)
+			c := newClient(t, srv)
+			for i := 1; i < tt.calls; i++ {
+				if _, err := c.Account(t.Context(), testAccount); err != nil {
+					t.Fatalf("Account call %d: %v", i, err)
+				}
+			}
+			_, err := c.Account(t.Context(), testAccount)
+			if (err != nil) != tt.wantErr || (err != nil && !twilio.IsUnauthorized(err)) {
+				t.Fatalf("last Account call: error %v, want an error: %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.wantStats, c.Stats()); diff != "" {
+				t.Errorf("Stats (-want +got):\n%s", diff)
+			}
+			if got := log.count(); int64(got) != tt.wantStats.Requests {
+				t.Errorf("server saw %d requests, want %d", got, tt.wantStats.Requests)
+			}
+		})
+	}
+}
+
 func TestPersistentBodyFailures(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -438,29 +503,72 @@ func TestPersistentBodyFailures(t *testing.T) {
 	}
 }
 
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func failWith(err error) roundTripFunc {
+	return func(*http.Request) (*http.Response, error) { return nil, err }
+}
+
+// A network failure is retried a few times. Nothing listening at the
+// base_url, or a base_url host that does not resolve, is then a
+// configuration error naming the host; without base_url (Twilio itself)
+// or for a failure that may pass, it is transient.
 func TestNetworkError(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
-	base := srv.URL
+	closed := srv.URL
 	srv.Close() // nothing listens there any more
-	c, err := twilio.New(twilio.Options{
-		Username: testAccount, Password: testPassword, BaseURL: base,
-		BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxAttempts: 3,
-	})
-	if err != nil {
-		t.Fatal(err)
+	closedHost := strings.TrimPrefix(closed, "http://")
+	tests := []struct {
+		name      string
+		baseURL   string
+		transport http.RoundTripper
+		wantHost  string // of a *BaseURLError; "" for a transient error
+		reason    string
+	}{
+		{"base_url refuses", closed, nil, closedHost, "refused the connection"},
+		{"base_url does not resolve", "http://proxy.example.invalid:8080", failWith(&net.OpError{Op: "dial", Net: "tcp",
+			Err: &net.DNSError{Err: "no such host", Name: "proxy.example.invalid", IsNotFound: true}}), "proxy.example.invalid:8080", "does not resolve"},
+		{"base_url DNS server down", "http://proxy.example.invalid:8080", failWith(&net.OpError{Op: "dial", Net: "tcp",
+			Err: &net.DNSError{Err: "server misbehaving", Name: "proxy.example.invalid", IsTemporary: true}}), "", ""},
+		{"base_url resets", closed, failWith(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), "", ""},
+		{"Twilio refuses", "", failWith(&net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}), "", ""},
 	}
-	_, err = c.Account(t.Context(), testAccount)
-	if err == nil {
-		t.Fatal("Account succeeded")
-	}
-	if !twilio.IsTransient(err) {
-		t.Errorf("IsTransient(%v) = false", err)
-	}
-	if st := c.Stats(); st.Requests != 3 || st.Retries != 2 {
-		t.Errorf("Stats = %+v, want 3 requests and 2 retries", st)
-	}
-	if strings.Contains(err.Error(), testPassword) {
-		t.Errorf("error %q contains the password", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := twilio.New(twilio.Options{
+				Username: testAccount, Password: testPassword, BaseURL: tt.baseURL, Transport: tt.transport,
+				BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxAttempts: 3,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Account(t.Context(), testAccount)
+			if err == nil {
+				t.Fatal("Account succeeded")
+			}
+			var baseErr *twilio.BaseURLError
+			switch {
+			case tt.wantHost == "":
+				if !twilio.IsTransient(err) || errors.As(err, &baseErr) {
+					t.Errorf("error %v: want a transient error, not a base_url one", err)
+				}
+			case !errors.As(err, &baseErr) || baseErr.Host != tt.wantHost || baseErr.Reason != tt.reason:
+				t.Errorf("error %v (%#v): want a *BaseURLError for %s that %s", err, baseErr, tt.wantHost, tt.reason)
+			case twilio.IsTransient(err):
+				t.Errorf("IsTransient(%v) = true: a wrong base_url does not cure itself", err)
+			case !strings.Contains(err.Error(), "base_url host "+tt.wantHost+" "+tt.reason):
+				t.Errorf("error %q does not name the base_url host", err)
+			}
+			if st := c.Stats(); st.Requests != 3 || st.Retries != 2 {
+				t.Errorf("Stats = %+v, want 3 requests and 2 retries", st)
+			}
+			if strings.Contains(err.Error(), testPassword) {
+				t.Errorf("error %q contains the password", err)
+			}
+		})
 	}
 }
 

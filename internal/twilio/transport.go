@@ -40,6 +40,10 @@ type transport struct {
 	mu          sync.Mutex
 	pausedUntil time.Time // after a 429, no request starts before this
 
+	// accepted is set by the first 2xx answer: from then on the
+	// credentials are known to be good, and a 401 may be transient.
+	accepted atomic.Bool
+
 	requests       atomic.Int64
 	retries        atomic.Int64
 	rateLimitWaits atomic.Int64
@@ -88,9 +92,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if d, ok := retryAfter(resp.Header, t.maxRetryAfter); ok {
 				delay = d
 			}
-		case resp.StatusCode == http.StatusUnauthorized && !unauthorizedRetried:
-			// Twilio answers a rare 401 to valid credentials under load;
-			// one more try tells that apart from a wrong secret.
+		case resp.StatusCode == http.StatusUnauthorized && !unauthorizedRetried && t.accepted.Load():
+			// Twilio answers a rare 401 to valid credentials under load:
+			// once a request has succeeded, one more try tells that apart
+			// from a key that may not read this resource. A 401 before any
+			// success is definite (wrong credentials) and not retried.
 			unauthorizedRetried = true
 			retry = true
 		}
@@ -136,6 +142,9 @@ func (t *transport) attempt(ctx context.Context, req *http.Request) (*http.Respo
 	resp, err := t.next.RoundTrip(req.Clone(ctx))
 	if err != nil {
 		return nil, err
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		t.accepted.Store(true) // even if the body is then cut short
 	}
 	body, err := t.readAll(resp.Body, resp.ContentLength)
 	resp.Body.Close()

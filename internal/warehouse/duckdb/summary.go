@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
@@ -14,8 +15,15 @@ import (
 // Spend is an amount of money in one currency.
 type Spend struct {
 	Name     string
+	SID      string         // the account's, in ByAccount
 	Amount   decimal128.Num // scale 9
 	Currency string
+}
+
+// Account is an account of the warehouse as the summary names it.
+type Account struct {
+	SID, Name, Status string
+	IsMain            bool
 }
 
 // Summary is what `demo` prints: spend and SIM data over a period.
@@ -28,6 +36,9 @@ type Summary struct {
 	// twice, and the groups add up to the total.
 	ByService []Spend
 	Total     []Spend // per currency
+	// Accounts is every account in twilio_accounts, main first, then by
+	// name: those missing from ByAccount had no usage in the period.
+	Accounts []Account
 	// SIM data.
 	SIMs          int64
 	DataBytes     int64
@@ -43,7 +54,7 @@ const Unattributed = "Unattributed (in no category)"
 // Summarize reads a Summary of the days from..to from the tables.
 func (d *Destination) Summarize(ctx context.Context, from, to time.Time) (Summary, error) {
 	s := Summary{From: from, To: to}
-	type key struct{ name, currency string }
+	type key struct{ name, sid, currency string }
 	accounts, services, totals := map[key]decimal128.Num{}, map[key]decimal128.Num{}, map[key]decimal128.Num{}
 	sum := func(what, query string, add func(name, currency string, amount decimal128.Num)) error {
 		rows, err := d.db.QueryContext(ctx, query, from, to)
@@ -65,12 +76,13 @@ func (d *Destination) Summarize(ctx context.Context, from, to time.Time) (Summar
 		return rows.Err()
 	}
 	err := sum("spend by account", `
-		SELECT COALESCE(a.display_name, a.friendly_name, u.account_sid), COALESCE(upper(u.currency), ''), CAST(SUM(u.price) AS VARCHAR)
+		SELECT COALESCE(a.display_name, a.friendly_name, u.account_sid) || chr(0) || u.account_sid, COALESCE(upper(u.currency), ''), CAST(SUM(u.price) AS VARCHAR)
 		FROM twilio_usage_daily u LEFT JOIN twilio_accounts a ON a.account_sid = u.account_sid
 		WHERE u.usage_date BETWEEN ? AND ? AND u.category = 'totalprice' AND u.price IS NOT NULL
-		GROUP BY ALL`, func(name, currency string, amount decimal128.Num) {
-		accounts[key{name, currency}] = accounts[key{name, currency}].Add(amount)
-		totals[key{"", currency}] = totals[key{"", currency}].Add(amount)
+		GROUP BY ALL`, func(nameSID, currency string, amount decimal128.Num) {
+		name, sid, _ := strings.Cut(nameSID, "\x00")
+		accounts[key{name, sid, currency}] = accounts[key{name, sid, currency}].Add(amount)
+		totals[key{"", "", currency}] = totals[key{"", "", currency}].Add(amount)
 	})
 	if err != nil {
 		return s, err
@@ -81,7 +93,7 @@ func (d *Destination) Summarize(ctx context.Context, from, to time.Time) (Summar
 		FROM twilio_cost_daily WHERE usage_date BETWEEN ? AND ?
 		GROUP BY ALL`, func(name, currency string, amount decimal128.Num) {
 		if amount != (decimal128.Num{}) {
-			services[key{name, currency}] = amount
+			services[key{name, "", currency}] = amount
 		}
 	})
 	if err != nil {
@@ -90,7 +102,7 @@ func (d *Destination) Summarize(ctx context.Context, from, to time.Time) (Summar
 	list := func(m map[key]decimal128.Num) []Spend {
 		var out []Spend
 		for k, v := range m {
-			out = append(out, Spend{Name: k.name, Amount: v, Currency: k.currency})
+			out = append(out, Spend{Name: k.name, SID: k.sid, Amount: v, Currency: k.currency})
 		}
 		slices.SortFunc(out, func(a, b Spend) int {
 			if c := b.Amount.Cmp(a.Amount); c != 0 {
@@ -101,6 +113,24 @@ func (d *Destination) Summarize(ctx context.Context, from, to time.Time) (Summar
 		return out
 	}
 	s.ByAccount, s.ByService, s.Total = list(accounts), list(services), list(totals)
+
+	rows, err := d.db.QueryContext(ctx, `
+		SELECT account_sid, COALESCE(display_name, friendly_name, account_sid), COALESCE(status, ''), is_main
+		FROM twilio_accounts ORDER BY is_main DESC, 2, 1`)
+	if err != nil {
+		return s, fmt.Errorf("summarize accounts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a Account
+		if err := rows.Scan(&a.SID, &a.Name, &a.Status, &a.IsMain); err != nil {
+			return s, fmt.Errorf("summarize accounts: %w", err)
+		}
+		s.Accounts = append(s.Accounts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return s, fmt.Errorf("summarize accounts: %w", err)
+	}
 
 	var billed string
 	err = d.db.QueryRowContext(ctx, `

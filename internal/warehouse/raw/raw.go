@@ -3,14 +3,20 @@
 // rebuilt without asking Twilio again.
 //
 // A run's files are <dir>/<run>/<stream>.parquet, run being a sortable
-// UTC timestamp. A file is written as <stream>.parquet.partial and renamed
-// when the run closes it; a process killed outright leaves a .partial file
-// that Runs and Read ignore (its committed records are re-read by the next
-// run only for the lookback, so rebuild from a fresh sync after a kill).
+// UTC timestamp, and <dir>/<run>/states.jsonl: the stream states the run
+// committed, one JSON object {"stream", "state"} per line, in order, so a
+// rebuild restores the cursors with the data. A file is written as
+// <name>.partial and renamed when the run closes it; a process killed
+// outright leaves .partial files that Runs, Read and States ignore (its
+// committed records are re-read by the next run only for the lookback, so
+// rebuild from a fresh sync after a kill).
 package raw
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +45,17 @@ func RunID(t time.Time) string { return t.UTC().Format("20060102T150405.000000Z"
 type Writer struct {
 	dir     string
 	streams map[string]*streamFile
+	states  []stateLine // committed, not yet written
+	stateF  *os.File    // states.jsonl.partial, once a state came
+}
+
+// StatesFile is the name of a run's file of committed states.
+const StatesFile = "states.jsonl"
+
+// stateLine is one line of StatesFile.
+type stateLine struct {
+	Stream string          `json:"stream"`
+	State  json.RawMessage `json:"state"`
 }
 
 type streamFile struct {
@@ -85,10 +102,54 @@ func (sf *streamFile) write() error {
 	return nil
 }
 
-// Flush writes the records appended since the last Flush as row groups.
-// The loader calls it after each commit, so the archive holds committed
-// records only, and memory stays bounded by a batch.
+// AppendState archives a stream state that is committed with every
+// record before it. Give it only committed states (the loader's
+// OnCommitted): the archive must never hold a cursor ahead of its records.
+func (w *Writer) AppendState(stream string, data []byte) error {
+	if !json.Valid(data) {
+		return fmt.Errorf("raw archive: state of %s is not JSON", stream)
+	}
+	w.states = append(w.states, stateLine{Stream: stream, State: json.RawMessage(bytes.Clone(data))})
+	return nil
+}
+
+// writeStates appends the states archived since the last call.
+func (w *Writer) writeStates() error {
+	if len(w.states) == 0 {
+		return nil
+	}
+	if w.stateF == nil {
+		if err := os.MkdirAll(w.dir, 0o755); err != nil {
+			return fmt.Errorf("raw archive: %w", err)
+		}
+		f, err := os.Create(filepath.Join(w.dir, StatesFile+".partial"))
+		if err != nil {
+			return fmt.Errorf("raw archive: %w", err)
+		}
+		w.stateF = f
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, st := range w.states {
+		if err := enc.Encode(st); err != nil {
+			return fmt.Errorf("raw archive: state of %s: %w", st.Stream, err)
+		}
+	}
+	if _, err := w.stateF.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("raw archive: %w", err)
+	}
+	w.states = w.states[:0]
+	return nil
+}
+
+// Flush writes the records appended since the last Flush as row groups,
+// and the states archived since. The loader calls it after each commit,
+// so the archive holds committed records only, and memory stays bounded
+// by a batch.
 func (w *Writer) Flush() error {
+	if err := w.writeStates(); err != nil {
+		return err
+	}
 	for _, sf := range w.streams {
 		if err := sf.write(); err != nil {
 			return err
@@ -103,7 +164,15 @@ func (w *Writer) Flush() error {
 // Close finishes every file and gives it its final name. Records
 // appended since the last Flush are dropped: they were not committed.
 func (w *Writer) Close() error {
-	var errs []error
+	errs := []error{w.writeStates()}
+	if w.stateF != nil {
+		err := w.stateF.Close()
+		errs = append(errs, err)
+		if err == nil {
+			errs = append(errs, os.Rename(w.stateF.Name(), filepath.Join(w.dir, StatesFile)))
+		}
+		w.stateF = nil
+	}
 	for _, sf := range w.streams {
 		sf.buf = nil
 		err := sf.w.Close()
@@ -191,4 +260,33 @@ func Read(ctx context.Context, dir, run, stream string, fn func(Row) error) erro
 			return fmt.Errorf("raw archive %s: %w", path, err)
 		}
 	}
+}
+
+// States returns the last state of each stream that run committed, and
+// whether the run archived states at all (runs archived by versions
+// before states were archived did not).
+func States(dir, run string) (map[string]json.RawMessage, bool, error) {
+	path := filepath.Join(dir, run, StatesFile)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("raw archive: %w", err)
+	}
+	defer f.Close()
+	out := map[string]json.RawMessage{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20) // a state carries a cursor per partition
+	for n := 1; sc.Scan(); n++ {
+		var st stateLine
+		if err := json.Unmarshal(sc.Bytes(), &st); err != nil || st.Stream == "" || len(st.State) == 0 {
+			return nil, true, fmt.Errorf("raw archive %s line %d: not a {\"stream\", \"state\"} object", path, n)
+		}
+		out[st.Stream] = st.State
+	}
+	if err := sc.Err(); err != nil {
+		return nil, true, fmt.Errorf("raw archive %s: %w", path, err)
+	}
+	return out, true, nil
 }

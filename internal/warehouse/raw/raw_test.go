@@ -55,3 +55,51 @@ func TestArchiveHoldsFlushedRecordsOnly(t *testing.T) {
 		t.Errorf("a closed archive left a .partial file: %v", err)
 	}
 }
+
+func TestArchiveHoldsCommittedStates(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	run := RunID(at)
+	w := NewWriter(dir, run)
+	w.Append("usage_records", at, `{"price":1}`)
+	w.AppendState("usage_records", []byte(`{"states":[1]}`))
+	w.AppendState("sim_usage_records", []byte(`{"states":[]}`))
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	w.AppendState("usage_records", []byte(`{"states":[2]}`))
+	if _, err := os.Stat(filepath.Join(dir, run, StatesFile)); !os.IsNotExist(err) {
+		t.Errorf("states are final before Close: %v", err)
+	}
+	if err := w.AppendState("usage_records", []byte(`{"states":`)); err == nil {
+		t.Error("AppendState took a state that is not JSON")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := States(dir, run)
+	if err != nil || !ok {
+		t.Fatalf("States = %v, %v, %v", got, ok, err)
+	}
+	want := map[string]string{"usage_records": `{"states":[2]}`, "sim_usage_records": `{"states":[]}`}
+	gotText := map[string]string{}
+	for k, v := range got {
+		gotText[k] = string(v)
+	}
+	if diff := cmp.Diff(want, gotText); diff != "" {
+		t.Errorf("last states (-want +got):\n%s", diff)
+	}
+	streams, err := Streams(dir, run, nil)
+	if err != nil || !cmp.Equal(streams, []string{"usage_records"}) {
+		t.Errorf("Streams = %v, %v: the states file is not a stream", streams, err)
+	}
+
+	// A run archived without states says so.
+	old := NewWriter(dir, RunID(at.Add(time.Hour)))
+	old.Append("accounts", at, `{}`)
+	old.Flush()
+	old.Close()
+	if got, ok, err := States(dir, RunID(at.Add(time.Hour))); ok || err != nil || got != nil {
+		t.Errorf("States of a run without states = %v, %v, %v", got, ok, err)
+	}
+}
