@@ -50,6 +50,9 @@ func OpenReadOnly(ctx context.Context, path string) (*ReadOnly, error) {
 		return nil, fmt.Errorf("open duckdb %s: %w", path, err)
 	}
 	db := sql.OpenDB(c)
+	// One connection: the configuration is locked once set, so a second
+	// connection's setup would fail.
+	db.SetMaxOpenConns(1)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		c.Close()
