@@ -32,9 +32,18 @@ func BenchmarkLoadDuckDB(b *testing.B) {
 		}
 		rows = n
 	}
-	dir := b.TempDir()
-	messages := filepath.Join(dir, "messages.jsonl")
-	size := writeUsageMessages(b, messages, rows)
+	// BENCH_LOAD_FILE keeps the messages between runs: written when
+	// missing, reused otherwise.
+	messages := os.Getenv("BENCH_LOAD_FILE")
+	if messages == "" {
+		messages = filepath.Join(b.TempDir(), "messages.jsonl")
+	}
+	var size int64
+	if fi, err := os.Stat(messages); err == nil {
+		size = fi.Size()
+	} else {
+		size = writeUsageMessages(b, messages, rows)
+	}
 	b.Logf("%d usage records, %.0f MiB of messages", rows, float64(size)/(1<<20))
 
 	for _, variant := range []struct {

@@ -396,13 +396,17 @@ func sortedKeys[V any](m map[string]V) []string {
 
 var uncompressed = compress.Codecs.Uncompressed
 
+// stageRowGroup is the row group size of staged files: DuckDB reads a
+// file's row groups in parallel, one per thread.
+var stageRowGroup int64 = 1 << 14
+
 func writeParquetFile(path string, schema *arrow.Schema, recs ...arrow.RecordBatch) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	// Staged files live for one commit: no compression.
-	err = transforms.WriteParquet(f, schema, recs, transforms.ParquetOptions{Compression: &uncompressed, Plain: true})
+	err = transforms.WriteParquet(f, schema, recs, transforms.ParquetOptions{Compression: &uncompressed, Plain: true, RowGroupRows: stageRowGroup})
 	return errors.Join(err, f.Close())
 }
 
