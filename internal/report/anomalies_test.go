@@ -217,10 +217,10 @@ func TestNoAnomalyOnQuietData(t *testing.T) {
 func TestSpikesAreDetected(t *testing.T) {
 	opts := emulatorSpan
 	opts.Spikes = []twiliotest.Spike{
-		{Kind: twiliotest.SpikeSMS, Account: 6, DaysAgo: 2, Factor: 25},   // Production 2: SMS pumping, the day before yesterday
-		{Kind: twiliotest.SpikeSMS, Account: 7, DaysAgo: 60, Factor: 40},  // Staging 2, long before it was suspended
+		{Kind: twiliotest.SpikeSMS, Account: 6, DaysAgo: 2, Factor: 25},    // Production 2: SMS pumping, the day before yesterday
+		{Kind: twiliotest.SpikeSMS, Account: 7, DaysAgo: 60, Factor: 40},   // Staging 2, long before it was suspended
 		{Kind: twiliotest.SpikeCalls, Account: 0, DaysAgo: 45, Factor: 20}, // the main account: a calling loop
-		{Kind: twiliotest.SpikeData, Account: 11, DaysAgo: 9, Factor: 12}, // Production 3: a runaway fleet
+		{Kind: twiliotest.SpikeData, Account: 11, DaysAgo: 9, Factor: 12},  // Production 3: a runaway fleet
 	}
 	d, emu := syncEmulator(t, opts, "")
 	ctx := context.Background()
