@@ -54,6 +54,8 @@ Warehouse commands (DuckDB, embedded, the default; or BigQuery):
   twilio-elt sync  --config config.json [--destination duckdb --path twilio.duckdb | --destination bigquery ...]
   twilio-elt demo  [--path twilio-demo.duckdb]
   twilio-elt verify [--path twilio.duckdb | --destination bigquery ...] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+  twilio-elt report [--path twilio.duckdb | --destination bigquery ...] [--days 90] [--account AC...] [--out twilio-report.html]
+  twilio-elt alerts [--path twilio.duckdb | --destination bigquery ...] [--since 1d] [--min-severity low] [--json]   # exit 3: anomalies
 
 Other:
   twilio-elt version
@@ -88,6 +90,10 @@ func Main(ctx context.Context, args []string, sys IO) int {
 		return runVerify(ctx, rest, sys)
 	case "demo":
 		return runDemo(ctx, rest, sys)
+	case "report":
+		return runReport(ctx, rest, sys)
+	case "alerts":
+		return runAlerts(ctx, rest, sys)
 	case "version", "--version":
 		fmt.Fprintf(sys.Stdout, "twilio-elt %s\n", Version)
 		return 0

@@ -160,6 +160,9 @@ func runLoad(ctx context.Context, args []string, sys IO) int {
 		return fail(err)
 	}
 	warnUnreconciled(ctx, od, stats, log)
+	if err := refreshAnomalies(ctx, od, stats, log, sys.Now); err != nil {
+		return fail(err)
+	}
 	return 0
 }
 
@@ -268,6 +271,7 @@ func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *s
 		"commits", stats.Commits, "requests", st.Requests, "rate_limit_waits", st.RateLimitWaits)
 	if err == nil {
 		warnUnreconciled(ctx, od, stats, log)
+		err = refreshAnomalies(ctx, od, stats, log, sys.Now)
 	}
 	return stats, err
 }

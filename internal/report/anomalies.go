@@ -335,13 +335,13 @@ func decimalOf(r *big.Rat, places int) decimal128.Num {
 	return n
 }
 
-// Options configure Refresh and Compute.
-type Options struct {
+// AnomalyOptions configure Refresh and Compute.
+type AnomalyOptions struct {
 	Params Params           // zero: DefaultParams
 	Now    func() time.Time // nil: time.Now
 }
 
-func (o Options) defaults() Options {
+func (o AnomalyOptions) defaults() AnomalyOptions {
 	if o.Params == (Params{}) {
 		o.Params = DefaultParams
 	}
@@ -360,7 +360,7 @@ type Result struct {
 // Compute scores the usage-based cost of every account's service groups
 // in twilio_cost_daily on the days from from to the last day loaded,
 // without storing anything. A zero from means the first day loaded.
-func Compute(ctx context.Context, q Querier, from time.Time, opts Options) (Result, error) {
+func Compute(ctx context.Context, q Querier, from time.Time, opts AnomalyOptions) (Result, error) {
 	opts = opts.defaults()
 	d, err := opts.Params.detector()
 	if err != nil {
@@ -460,7 +460,7 @@ func sortAnomalies(as []Anomaly) {
 // those days of twilio_cost_anomalies in one commit. An anomaly found
 // before keeps its DetectedAt unless its severity rose. The table is
 // created when missing.
-func Refresh(ctx context.Context, w Warehouse, from time.Time, opts Options) (Result, error) {
+func Refresh(ctx context.Context, w Warehouse, from time.Time, opts AnomalyOptions) (Result, error) {
 	opts = opts.defaults()
 	if err := w.Setup(ctx, []warehouse.Table{AnomalyTable}); err != nil {
 		return Result{}, fmt.Errorf("refresh anomalies: %w", err)

@@ -195,7 +195,7 @@ func TestNoAnomalyOnQuietData(t *testing.T) {
 		opts := emulatorSpan
 		opts.Seed = seed
 		d, _ := syncEmulator(t, opts, "")
-		res, err := report.Refresh(context.Background(), d, time.Time{}, report.Options{Now: func() time.Time { return testNow }})
+		res, err := report.Refresh(context.Background(), d, time.Time{}, report.AnomalyOptions{Now: func() time.Time { return testNow }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +224,7 @@ func TestSpikesAreDetected(t *testing.T) {
 	}
 	d, emu := syncEmulator(t, opts, "")
 	ctx := context.Background()
-	res, err := report.Refresh(ctx, d, time.Time{}, report.Options{Now: func() time.Time { return testNow }})
+	res, err := report.Refresh(ctx, d, time.Time{}, report.AnomalyOptions{Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestRefreshReplacesTheDaysItCovers(t *testing.T) {
 	d, _ := syncEmulator(t, opts, "")
 	ctx := context.Background()
 	first := testNow.Add(-time.Hour)
-	if _, err := report.Refresh(ctx, d, time.Time{}, report.Options{Now: func() time.Time { return first }}); err != nil {
+	if _, err := report.Refresh(ctx, d, time.Time{}, report.AnomalyOptions{Now: func() time.Time { return first }}); err != nil {
 		t.Fatal(err)
 	}
 	before, err := report.Read(ctx, d, report.Filter{})
@@ -295,7 +295,7 @@ func TestRefreshReplacesTheDaysItCovers(t *testing.T) {
 	exec(t, d, fmt.Sprintf(`INSERT INTO twilio_cost_anomalies SELECT * REPLACE (service_group || ' kept' AS service_group) FROM twilio_cost_anomalies WHERE usage_date = DATE '%s'`,
 		before[0].Day.Format(time.DateOnly)))
 	from := before[1].Day.AddDate(0, 0, -5)
-	res, err := report.Refresh(ctx, d, from, report.Options{Now: func() time.Time { return testNow }})
+	res, err := report.Refresh(ctx, d, from, report.AnomalyOptions{Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
