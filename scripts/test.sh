@@ -26,6 +26,19 @@ trap 'scripts/bigquery-emulator.sh stop "$bq_dir" >/dev/null 2>&1 || true; rm -r
 scripts/bigquery-emulator.sh build >"$bq_dir/bin" 2>"$bq_dir/build.log" &
 bq_build=$!
 
+# The report's browser test drives Debian's chromium (headless, offline).
+if ! command -v chromium >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ]; then
+		echo "== installing chromium (the report's browser test)"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+	elif [ "${CI:-}" = true ]; then
+		echo "test: chromium is required for the report's browser test: run sudo apt-get install -y chromium" >&2
+		exit 1
+	else
+		echo "test: no chromium here (sudo apt-get install -y chromium): the report's browser test will skip" >&2
+	fi
+fi
+
 echo "== go vet"
 go vet ./...
 echo "== gofmt"
