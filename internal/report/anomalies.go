@@ -186,6 +186,9 @@ type Series struct {
 	Start                                      time.Time
 	Days                                       int
 	Categories                                 map[string][]decimal128.Num
+	// Total is the group's cost per day; nil means the sum of Categories.
+	// Given without Categories, anomalies name no category.
+	Total []decimal128.Num
 }
 
 // Detect scores every day of s from from on against the Window days
@@ -199,15 +202,15 @@ func (p Params) Detect(s Series, from time.Time) ([]Anomaly, error) {
 }
 
 func (d *detector) detect(s Series, from time.Time) []Anomaly {
-	total := make([]decimal128.Num, s.Days)
-	cats := make([]string, 0, len(s.Categories))
-	for c, v := range s.Categories {
-		cats = append(cats, c)
-		for i := range min(len(v), s.Days) {
-			total[i] = total[i].Add(v[i])
+	total := s.Total
+	if total == nil {
+		total = make([]decimal128.Num, s.Days)
+		for _, v := range s.Categories {
+			for i := range min(len(v), s.Days) {
+				total[i] = total[i].Add(v[i])
+			}
 		}
 	}
-	slices.Sort(cats)
 	first := max(0, int(from.Sub(s.Start).Hours()/24))
 	var out []Anomaly
 	scratch := make([]decimal128.Num, 0, d.window)
@@ -256,27 +259,43 @@ func (d *detector) detect(s Series, from time.Time) []Anomaly {
 			Severity:          sev,
 			HistoryDays:       i - lo,
 		}
-		// The category behind at least half of the excess, if one is.
-		best, bestExcess, bestMedian := "", new(big.Rat), new(big.Rat)
-		for _, c := range cats {
-			v := s.Categories[c]
-			if i >= len(v) {
-				continue
-			}
-			m, _ := medianMAD(v[lo:i], scratch)
-			ex := new(big.Rat).Sub(ratOf(v[i], 1), m)
-			if best == "" || ex.Cmp(bestExcess) > 0 {
-				best, bestExcess, bestMedian = c, ex, m
-			}
-		}
-		if best != "" && new(big.Rat).Mul(bestExcess, big.NewRat(2, 1)).Cmp(excess) >= 0 {
-			a.Category = best
-			a.CategoryCost = s.Categories[best][i]
-			a.CategoryBaseline = decimalOf(bestMedian, 9)
-		}
+		d.attribute(&a, s)
 		out = append(out, a)
 	}
 	return out
+}
+
+// attribute names the category behind at least half of a's excess, if
+// one is, from s's categories (over the same days as a's baseline).
+func (d *detector) attribute(a *Anomaly, s Series) {
+	i := int(a.Day.Sub(s.Start).Hours() / 24)
+	lo := i - a.HistoryDays
+	if lo < 0 || len(s.Categories) == 0 {
+		return
+	}
+	cats := make([]string, 0, len(s.Categories))
+	for c := range s.Categories {
+		cats = append(cats, c)
+	}
+	slices.Sort(cats)
+	scratch := make([]decimal128.Num, 0, d.window)
+	best, bestExcess, bestMedian := "", new(big.Rat), new(big.Rat)
+	for _, c := range cats {
+		v := s.Categories[c]
+		if i >= len(v) {
+			continue
+		}
+		m, _ := medianMAD(v[lo:i], scratch)
+		ex := new(big.Rat).Sub(ratOf(v[i], 1), m)
+		if best == "" || ex.Cmp(bestExcess) > 0 {
+			best, bestExcess, bestMedian = c, ex, m
+		}
+	}
+	if best != "" && new(big.Rat).Mul(bestExcess, big.NewRat(2, 1)).Cmp(ratOf(a.Excess, 1)) >= 0 {
+		a.Category = best
+		a.CategoryCost = s.Categories[best][i]
+		a.CategoryBaseline = decimalOf(bestMedian, 9)
+	}
 }
 
 // severity grades a score and an excess: the lower of the grade the
@@ -396,13 +415,14 @@ SELECT CAST(MIN(usage_date) AS {{string}}), CAST(MAX(usage_date) AS {{string}}) 
 		start = first
 	}
 	days := int(last.Sub(start).Hours()/24) + 1
+	// First the groups' daily totals; then, for the groups with
+	// anomalies only, their categories, to name what drives each.
 	rows, err = query(ctx, q, "anomalies: daily cost", `
 SELECT CAST(usage_date AS {{string}}), account_sid, MAX(COALESCE(billing_account_sid, '')), MAX(COALESCE(account_name, '')),
-       COALESCE(service_group, 'Other'), category, COALESCE(currency, ''), CAST(SUM(cost) AS {{string}})
+       COALESCE(service_group, 'Other'), COALESCE(currency, ''), CAST(SUM(cost) AS {{string}})
 FROM {{table "twilio_cost_daily"}}
-WHERE usage_date BETWEEN `+dateLit(start)+` AND `+dateLit(last)+`
-  AND charge_frequency = 'Usage-Based' AND attribution <> 'unattributed'
-GROUP BY usage_date, account_sid, service_group, category, currency`)
+WHERE usage_date BETWEEN `+dateLit(start)+` AND `+dateLit(last)+` AND `+usageBased+`
+GROUP BY usage_date, account_sid, service_group, currency`)
 	if err != nil {
 		return Result{}, err
 	}
@@ -413,35 +433,113 @@ GROUP BY usage_date, account_sid, service_group, category, currency`)
 		if err != nil {
 			return Result{}, fmt.Errorf("anomalies: daily cost: %w", err)
 		}
-		cost, err := parseMoney(r[7])
+		cost, err := parseMoney(r[6])
 		if err != nil {
 			return Result{}, fmt.Errorf("anomalies: daily cost of %s on %s: %w", r[1], r[0], err)
 		}
-		k := seriesKey{r[1], r[4], r[6]}
+		k := seriesKey{r[1], r[4], r[5]}
 		s := series[k]
 		if s == nil {
-			s = &Series{AccountSID: r[1], ServiceGroup: r[4], Currency: r[6], Start: start, Days: days, Categories: map[string][]decimal128.Num{}}
+			s = &Series{AccountSID: r[1], ServiceGroup: r[4], Currency: r[5], Start: start, Days: days, Total: make([]decimal128.Num, days)}
 			series[k] = s
 		}
 		s.BillingAccountSID, s.AccountName = max(s.BillingAccountSID, r[2]), max(s.AccountName, r[3])
-		v := s.Categories[r[5]]
-		if v == nil {
-			v = make([]decimal128.Num, days)
-			s.Categories[r[5]] = v
-		}
 		i := int(day.Sub(start).Hours() / 24)
-		v[i] = v[i].Add(cost)
+		s.Total[i] = s.Total[i].Add(cost)
 	}
-	res := Result{From: from, To: last}
+	var found []Anomaly
 	for _, s := range series {
-		res.Anomalies = append(res.Anomalies, d.detect(*s, from)...)
+		found = append(found, d.detect(*s, from)...)
 	}
+	if len(found) > 0 {
+		// The categories of the anomalous groups, over the days their
+		// baselines cover.
+		lo, hi := found[0].Day, found[0].Day
+		var conds []string
+		seen := map[seriesKey]bool{}
+		for _, a := range found {
+			lo, hi = minTime(lo, a.Day.AddDate(0, 0, -a.HistoryDays)), maxTime(hi, a.Day)
+			k := seriesKey{a.AccountSID, a.ServiceGroup, a.Currency}
+			if !seen[k] {
+				seen[k] = true
+				conds = append(conds, fmt.Sprintf("(account_sid = %s AND COALESCE(service_group, 'Other') = %s AND COALESCE(currency, '') = %s)",
+					sidLit(a.AccountSID), textLit(a.ServiceGroup), textLit(a.Currency)))
+			}
+		}
+		rows, err = query(ctx, q, "anomalies: daily cost by category", `
+SELECT CAST(usage_date AS {{string}}), account_sid, COALESCE(service_group, 'Other'), COALESCE(currency, ''), category, CAST(SUM(cost) AS {{string}})
+FROM {{table "twilio_cost_daily"}}
+WHERE usage_date BETWEEN `+dateLit(lo)+` AND `+dateLit(hi)+` AND `+usageBased+` AND (`+strings.Join(conds, " OR ")+`)
+GROUP BY usage_date, account_sid, service_group, currency, category`)
+		if err != nil {
+			return Result{}, err
+		}
+		for _, r := range rows {
+			day, err := parseDay(r[0])
+			if err != nil {
+				return Result{}, fmt.Errorf("anomalies: daily cost by category: %w", err)
+			}
+			cost, err := parseMoney(r[5])
+			if err != nil {
+				return Result{}, fmt.Errorf("anomalies: daily cost of %s %s on %s: %w", r[1], r[4], r[0], err)
+			}
+			s := series[seriesKey{r[1], r[2], r[3]}]
+			if s == nil {
+				continue
+			}
+			if s.Categories == nil {
+				s.Categories = map[string][]decimal128.Num{}
+			}
+			v := s.Categories[r[4]]
+			if v == nil {
+				v = make([]decimal128.Num, days)
+				s.Categories[r[4]] = v
+			}
+			i := int(day.Sub(start).Hours() / 24)
+			v[i] = v[i].Add(cost)
+		}
+		for i, a := range found {
+			d.attribute(&found[i], *series[seriesKey{a.AccountSID, a.ServiceGroup, a.Currency}])
+		}
+	}
+	res := Result{From: from, To: last, Anomalies: found}
 	sortAnomalies(res.Anomalies)
 	now := opts.Now().UTC()
 	for i := range res.Anomalies {
 		res.Anomalies[i].DetectedAt = now
 	}
 	return res, nil
+}
+
+// usageBased selects the cost rows anomalies are computed from: usage,
+// not rentals and one-time fees, which land on one day by design, nor
+// cost in no category, which has no service.
+const usageBased = "charge_frequency = 'Usage-Based' AND attribution <> 'unattributed'"
+
+// textLit is a string literal both engines read alike: text with no
+// quote or backslash (service groups, currency codes); anything else
+// is dropped, so a literal never breaks out of its quotes.
+func textLit(s string) string {
+	return "'" + strings.Map(func(r rune) rune {
+		if r == '\'' || r == '\\' {
+			return -1
+		}
+		return r
+	}, s) + "'"
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // sortAnomalies orders anomalies by day, then account, group, currency.

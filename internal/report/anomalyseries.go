@@ -96,7 +96,7 @@ func (b *builder) anomalySeries(ctx context.Context) error {
 SELECT CAST(usage_date AS {{string}}), account_sid, COALESCE(service_group, 'Other'), COALESCE(currency, ''), CAST(SUM(cost) AS {{string}})
 FROM {{table "twilio_cost_daily"}}
 WHERE usage_date BETWEEN `+dateLit(start)+` AND `+dateLit(r.To)+` AND account_sid IN (`+strings.Join(accounts, ", ")+`)
-  AND charge_frequency = 'Usage-Based' AND attribution <> 'unattributed'
+  AND `+usageBased+`
 GROUP BY 1, 2, 3, 4`)
 	if err != nil {
 		return err
