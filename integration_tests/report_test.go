@@ -167,7 +167,7 @@ func TestDemoWritesTheReport(t *testing.T) {
 func TestReportOnBigQueryMatchesDuckDB(t *testing.T) {
 	endpoint := bigQueryEmulator(t)
 	opts := spikyOptions
-	opts.Subaccounts, opts.Days = 2, 35
+	opts.Subaccounts, opts.Days, opts.SIMs = 1, 20, 1
 	emu, cfg := emulatorConfig(t, opts, nil)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "twilio.duckdb")
