@@ -660,9 +660,6 @@ func Read(ctx context.Context, q Querier, f Filter) ([]Anomaly, error) {
 	if !f.DetectedSince.IsZero() {
 		where = append(where, "detected_at >= TIMESTAMP '"+f.DetectedSince.UTC().Format("2006-01-02 15:04:05.999999")+"+00'")
 	}
-	if f.Account != "" {
-		where = append(where, "(account_sid = "+sidLit(f.Account)+" OR billing_account_sid = "+sidLit(f.Account)+")")
-	}
 	rows, err := query(ctx, q, "read anomalies", `
 SELECT CAST(usage_date AS {{string}}), account_sid, COALESCE(billing_account_sid, ''), COALESCE(account_name, ''),
        service_group, currency, CAST(cost AS {{string}}), CAST(baseline AS {{string}}), CAST(mad AS {{string}}),
