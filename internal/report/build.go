@@ -423,29 +423,28 @@ func sortSpend(s []Spend) {
 func (b *builder) byAccount(ctx context.Context) error {
 	r := b.r
 	rows, err := query(ctx, b.q, "cost by account", `
-SELECT account_sid, MAX(COALESCE(account_name, account_sid)), CAST(SUM(cost) AS {{string}})
+SELECT account_sid, MAX(COALESCE(account_name, account_sid)), COALESCE(currency, ''), CAST(SUM(cost) AS {{string}})
 FROM {{table "twilio_cost_daily"}}
-WHERE `+b.where(r.From, r.To)+` AND currency = '`+currencyLit(r.Currency)+`'
-GROUP BY account_sid`)
+WHERE `+b.where(r.From, r.To)+`
+GROUP BY account_sid, currency`)
 	if err != nil {
 		return err
 	}
+	active := map[string]bool{}
 	for _, row := range rows {
-		v, err := parseMoney(row[2])
+		active[row[0]] = true
+		if row[2] != r.Currency {
+			continue
+		}
+		v, err := parseMoney(row[3])
 		if err != nil {
 			return err
 		}
 		r.Accounts = append(r.Accounts, Spend{Name: row[1], Key: row[0], Amount: v})
 	}
 	sortSpend(r.Accounts)
-	rows, err = query(ctx, b.q, "active accounts", `
-SELECT COUNT(DISTINCT account_sid) FROM {{table "twilio_cost_daily"}} WHERE `+b.where(r.From, r.To))
-	if err != nil {
-		return err
-	}
-	n, err := parseInt(rows[0][0])
-	r.ActiveAccounts = int(n)
-	return err
+	r.ActiveAccounts = len(active)
+	return nil
 }
 
 // currencyLit is a currency code safe in a literal (ISO 4217 letters).
