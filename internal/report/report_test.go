@@ -282,6 +282,11 @@ func TestReportEscapesNames(t *testing.T) {
 	if err := report.Render(&b, r); err != nil {
 		t.Fatal(err)
 	}
+	// This warehouse was synced without a refresh: the report scores
+	// the period itself, and says so.
+	if r.AnomalyNote == "" || !strings.Contains(b.String(), "twilio_cost_anomalies could not be read") {
+		t.Error("a warehouse without twilio_cost_anomalies gave a report that does not say where its anomalies come from")
+	}
 	if strings.Contains(b.String(), evil) || strings.Contains(b.String(), "<img src=x") {
 		t.Error("an account name reached the page unescaped")
 	}
