@@ -47,6 +47,9 @@ system_packages() {
 		# go-zetasql, inside the BigQuery emulator, builds with clang.
 		need_apt_package clang clang "building the BigQuery emulator (go-zetasql)" || bq_buildable=0
 	fi
+	# The report's browser test drives Debian's chromium, headless and
+	# offline; without it (outside CI) that test skips.
+	need_apt_package chromium chromium "the report's browser test" || true
 }
 
 # wait_with_progress PID START WHAT waits for PID, saying every

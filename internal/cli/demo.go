@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 
 	"github.com/twilio-elt/twilio-elt/connector"
+	"github.com/twilio-elt/twilio-elt/internal/report"
 	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
 	"github.com/twilio-elt/twilio-elt/spec"
@@ -67,6 +69,11 @@ func runDemo(ctx context.Context, args []string, sys IO) int {
 		return fail(err)
 	}
 	printSummary(sys.Stdout, s, *df.path, totalRows(res.stats), res.skipped, sys.Program)
+	out := strings.TrimSuffix(*df.path, filepath.Ext(*df.path)) + "-report.html"
+	if _, err := writeReport(ctx, d, report.Options{Days: 30, Warehouse: *df.path, Now: sys.Now, Log: log}, out); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(sys.Stdout, "Report: %s (open it in a browser)\n", out)
 	return 0
 }
 

@@ -19,6 +19,14 @@ func runEmulator(ctx context.Context, args []string, sys IO) int {
 	latency := fs.Duration("latency", 0, "added to every request")
 	limit := fs.Int("concurrency-limit", 0, "requests in flight beyond this get 429 (0: no limit)")
 	faultRate := fs.Float64("fault-rate", 0, "probability of an injected fault (500, 503, 429, truncated body, slow) per request")
+	var spikes []twiliotest.Spike
+	fs.Func("spike", "inject a burst of usage, `KIND:ACCOUNT_INDEX:DAYS_AGO:FACTOR` (kind sms, calls or data; account 0 is the main one); repeatable", func(v string) error {
+		sp, err := twiliotest.ParseSpike(v)
+		if err == nil {
+			spikes = append(spikes, sp)
+		}
+		return err
+	})
 	if code, done := parseFlags(fs, args, sys, 0); done {
 		return code
 	}
@@ -29,6 +37,7 @@ func runEmulator(ctx context.Context, args []string, sys IO) int {
 		SIMs:             *sims,
 		Latency:          *latency,
 		ConcurrencyLimit: *limit,
+		Spikes:           spikes,
 	}
 	if *faultRate > 0 {
 		opts.Faults = twiliotest.Faults{Rate: *faultRate, Kinds: []twiliotest.FaultKind{
@@ -45,6 +54,12 @@ func runEmulator(ctx context.Context, args []string, sys IO) int {
 	fmt.Fprintf(sys.Stdout, "%s\n", srv.ConnectorConfig(url))
 	fmt.Fprintf(sys.Stderr, "Twilio emulator serving on %s (seed %d, %d subaccounts, %d days, %d SIMs); interrupt to stop\n",
 		url, *seed, *subaccounts, *days, *sims)
+	for _, sp := range srv.InjectedSpikes() {
+		fmt.Fprintf(sys.Stderr, "spike %s: %s on %s gained %d × %s, %s USD\n", sp.Spike, sp.AccountSID, sp.Date, sp.Count, sp.Category, sp.Price)
+	}
+	if n := len(spikes) - len(srv.InjectedSpikes()); n > 0 {
+		fmt.Fprintf(sys.Stderr, "%d spikes fell on days without usage (no such account, or before it was created or after it closed) and were not injected\n", n)
+	}
 	<-ctx.Done()
 	return 0
 }

@@ -70,11 +70,18 @@ func ptr[T any](v T) *T { return &v }
 
 // openedDest is an open warehouse with what the pipeline needs of it.
 type openedDest struct {
-	dest    pipeline.Destination
+	dest    destination
 	query   costmodel.Querier
 	close   func() error // may be called more than once
 	rawDir  string       // "" when no raw archive
 	display string
+}
+
+// destination is a warehouse as the commands use it: the pipeline's
+// destination that also answers queries as text.
+type destination interface {
+	pipeline.Destination
+	QueryStrings(ctx context.Context, query string) ([][]string, error)
 }
 
 func (f destFlags) open(ctx context.Context) (*openedDest, error) {
@@ -196,6 +203,9 @@ func runLoad(ctx context.Context, args []string, sys IO) int {
 	}
 	log.Info("load finished", "destination", od.display, "records", stats.Records, "rows", totalRows(stats), "commits", stats.Commits)
 	warnUnreconciled(ctx, od, stats, log)
+	if err := refreshAnomalies(ctx, od, stats, log, sys.Now); err != nil {
+		return fail(err)
+	}
 	return 0
 }
 
@@ -387,6 +397,9 @@ func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *s
 	log.Info("sync finished", "destination", od.display, "records", stats.Records, "rows", totalRows(stats),
 		"commits", stats.Commits, "requests", st.Requests, "rate_limit_waits", st.RateLimitWaits)
 	warnUnreconciled(ctx, od, stats, log)
+	if err := refreshAnomalies(ctx, od, stats, log, sys.Now); err != nil {
+		return res, err
+	}
 	return res, nil
 }
 

@@ -18,7 +18,9 @@
 // categories are missing from Twilio's published list, some subaccounts
 // answer 404 for usage, and Standard API keys may not read Account
 // resources. Latency, a concurrency limit and injected faults (5xx, 429,
-// truncated bodies, slow answers) can be changed at run time.
+// truncated bodies, slow answers) can be changed at run time. Options.Spikes
+// inject bursts of usage (SMS pumping, a calling loop, a runaway fleet)
+// that keep every roll-up and totalprice consistent.
 //
 // Methods such as Accounts, UsageRecords, SIMs and SIMUsageJSON return the
 // ground truth for tests; Requests records what clients asked for.

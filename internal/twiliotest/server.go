@@ -36,6 +36,8 @@ type Options struct {
 	// with 429, code 20429, Retry-After: 1.
 	ConcurrencyLimit int
 	Faults           Faults
+	// Spikes are bursts of usage to inject (see Spike).
+	Spikes []Spike
 }
 
 // Faults injects failures into authenticated requests.
@@ -108,6 +110,8 @@ type Server struct {
 	sims           []*sim
 	simBySID       map[string]*sim
 	ratePlans      []ratePlan
+	spikes         []Spike
+	injected       []InjectedSpike
 
 	mu          sync.Mutex
 	faults      Faults
@@ -147,6 +151,7 @@ func New(opts Options) *Server {
 		latency:      opts.Latency,
 		limit:        opts.ConcurrencyLimit,
 		faultRNG:     rand.New(rand.NewPCG(uint64(opts.Seed), 0xfa017)),
+		spikes:       opts.Spikes,
 	}
 	s.dayDates, s.dayStrings = make([]time.Time, days), make([]string, days)
 	for d := range days {

@@ -78,6 +78,7 @@ type usagePlan struct {
 	rate         []int64   // price per usage unit, by category
 	billingDay   int       // day of the month of the qMonthly charges
 	registration time.Time // the day of the qOnce fees
+	index        int       // the account's index in Server.accounts
 }
 
 // generateUsage fills a.days with one amount per category for every day of
@@ -88,6 +89,7 @@ func (s *Server) generateUsage(a *account, seed int64, index int) {
 		active:     make([]bool, len(categoryTable)),
 		rate:       make([]int64, len(categoryTable)),
 		billingDay: 1 + index*7%28,
+		index:      index,
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(1000+index)))
 	for i, c := range categoryTable {
@@ -195,6 +197,11 @@ func (s *Server) generateDay(a *account, r *rand.Rand, p *usagePlan, date time.T
 			sum.count, sum.usage = 0, 0
 		}
 		amts[i] = sum
+	}
+	for _, sp := range spikesOn(s.spikes, p.index, s.today, date) {
+		in := applySpike(amts, a, p, sp)
+		in.Date = date.Format(dateLayout)
+		s.injected = append(s.injected, in)
 	}
 	// Overlays repeat usage counted elsewhere.
 	get := func(name string) amount { return amts[categoryIndex[name]] }

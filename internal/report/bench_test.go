@@ -1,0 +1,147 @@
+package report_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twilio-elt/twilio-elt/internal/report"
+	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
+)
+
+// benchSpan is a year of a main account and 20 subaccounts, with SIMs
+// and two bursts.
+var benchSpan = twiliotest.Options{Seed: 31, Subaccounts: 20, Days: 365, SIMs: 20, Spikes: []twiliotest.Spike{
+	{Kind: twiliotest.SpikeSMS, Account: 1, DaysAgo: 10, Factor: 30},
+	{Kind: twiliotest.SpikeCalls, Account: 6, DaysAgo: 200, Factor: 20},
+}}
+
+// benchWarehouse returns the benchmark's warehouse, synced once into
+// the temporary folder and kept there for the next run (the data is a
+// function of the seed and testNow), so a benchmark's process measures
+// its own work, not the sync's.
+//
+// With tables, twilio_cost_daily and twilio_reconciliation are tables
+// holding what the views compute, as the cost model will store them.
+func benchWarehouse(b *testing.B, tables bool) *duckdb.Destination {
+	b.Helper()
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("twilio-elt-report-bench-%d-%dx%d-%s.duckdb",
+		benchSpan.Seed, benchSpan.Subaccounts, benchSpan.Days, testNow.Format("20060102")))
+	views := path
+	if tables {
+		path = strings.TrimSuffix(path, ".duckdb") + "-tables.duckdb"
+	}
+	if _, err := os.Stat(views); err != nil {
+		d, _ := syncEmulator(b, benchSpan, path+".partial")
+		if _, err := report.Refresh(context.Background(), d, time.Time{}, report.AnomalyOptions{Now: func() time.Time { return testNow }}); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(path+".partial", path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(path); err != nil && tables {
+		data, err := os.ReadFile(views)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(path+".partial", data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		d, err := duckdb.Open(context.Background(), path+".partial")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, q := range []string{
+			`CREATE TABLE cost_daily_t AS SELECT * FROM twilio_cost_daily`,
+			`CREATE TABLE reconciliation_t AS SELECT * FROM twilio_reconciliation`,
+			`DROP VIEW twilio_cost_doit`, `DROP VIEW twilio_cost_focus`, `DROP VIEW twilio_reconciliation`, `DROP VIEW twilio_cost_daily`,
+			`ALTER TABLE cost_daily_t RENAME TO twilio_cost_daily`, `ALTER TABLE reconciliation_t RENAME TO twilio_reconciliation`,
+		} {
+			exec(b, d, q)
+		}
+		if err := d.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(path+".partial", path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	d, err := duckdb.Open(context.Background(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	return d
+}
+
+// BenchmarkReport times, on a year of 21 accounts (~550k usage rows):
+//
+//   - reference: one aggregate scan of twilio_usage_daily, every row
+//     summed by account and category, read back as text — the floor of
+//     any report;
+//   - build: report.Build of 90 days, rendered to HTML;
+//   - refresh-year: report.Refresh of the whole year (a backfill);
+//   - refresh-days: report.Refresh from 3 days ago (a daily sync).
+//
+// each with the cost model's views as they are today (views) and with
+// them stored as tables (tables). Run each in its own process to read
+// its peak RSS:
+//
+//	go test -run '^$' -bench 'Report/tables/build$' -benchtime 5x ./internal/report
+func BenchmarkReport(b *testing.B) {
+	b.Run("views", func(b *testing.B) { benchmarkReport(b, false) })
+	b.Run("tables", func(b *testing.B) { benchmarkReport(b, true) })
+}
+
+func benchmarkReport(b *testing.B, tables bool) {
+	ctx := context.Background()
+	d := benchWarehouse(b, tables)
+	now := func() time.Time { return testNow }
+	b.Run("reference", func(b *testing.B) {
+		for b.Loop() {
+			rows, err := d.QueryStrings(ctx, `SELECT account_sid, category, SUM(price), SUM(usage), COUNT(*) FROM twilio_usage_daily GROUP BY ALL`)
+			if err != nil || len(rows) == 0 {
+				b.Fatal(rows, err)
+			}
+		}
+		b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+	})
+	b.Run("build", func(b *testing.B) {
+		for b.Loop() {
+			r, err := report.Build(ctx, d, report.Options{Days: 90, Now: now})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := report.Render(io.Discard, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+	})
+	b.Run("refresh-year", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := report.Refresh(ctx, d, time.Time{}, report.AnomalyOptions{Now: now}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+	})
+	b.Run("refresh-days", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := report.Refresh(ctx, d, testNow.AddDate(0, 0, -3), report.AnomalyOptions{Now: now}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
+	})
+}
