@@ -48,6 +48,29 @@ type Destination struct {
 	now    func() time.Time
 }
 
+// settings are applied to every connection.
+//
+//   - Instants are UTC.
+//   - memory_limit bounds DuckDB's buffer pool, so a load's memory stays
+//     flat however much it loads: DuckDB's default is 80% of the
+//     machine's memory, and a long backfill would take it, since DuckDB
+//     keeps what it writes cached. 512 MB holds the working set of a
+//     commit (two batches of staged rows, the row groups they append to)
+//     and every query the commands run; larger operators spill to disk.
+//   - checkpoint_threshold: DuckDB checkpoints (compresses what the WAL
+//     holds into the file) when the WAL passes this size. Its default,
+//     16 MB, is passed by nearly every commit of a backfill, and each
+//     checkpoint recompresses the table's last, partly filled row group:
+//     at 256 MB a backfill spends about a quarter less CPU.
+//   - threads is left at DuckDB's default, the machine's cores: DuckDB
+//     reads staged files and compresses in parallel while the loader's
+//     decoding (one goroutine) shares the same cores.
+var settings = []string{
+	"SET TimeZone = 'UTC'",
+	"SET memory_limit = '512MB'",
+	"SET checkpoint_threshold = '256MB'",
+}
+
 // Open opens (or creates) the DuckDB file at path; ":memory:" or "" is
 // an in-memory database.
 func Open(ctx context.Context, path string) (*Destination, error) {
@@ -63,8 +86,12 @@ func Open(ctx context.Context, path string) (*Destination, error) {
 		}
 	}
 	c, err := duckdb.NewConnector(dsn, func(execer driver.ExecerContext) error {
-		_, err := execer.ExecContext(ctx, "SET TimeZone = 'UTC'", nil)
-		return err
+		for _, q := range settings {
+			if _, err := execer.ExecContext(ctx, q, nil); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb %s: %w", path, err)
