@@ -32,6 +32,7 @@ import (
 	"github.com/twilio-elt/twilio-elt/catalog"
 	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse/raw"
 	"github.com/twilio-elt/twilio-elt/transforms"
 	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
 )
@@ -44,10 +45,13 @@ type Store interface {
 	Commit(ctx context.Context, b warehouse.Batch) error
 }
 
-// Archive keeps every record as received (see package warehouse/raw).
+// Archive keeps every record as received (see package warehouse/raw):
+// the loader appends each record as it arrives, and flushes those before
+// a batch's mark once the batch is committed.
 type Archive interface {
 	Append(stream string, emittedAt time.Time, data string) error
-	Flush() error
+	Mark() raw.Mark
+	FlushTo(raw.Mark) error
 }
 
 // Options configures a Loader.
@@ -133,17 +137,8 @@ type Loader struct {
 	continued map[costmodel.DayKey]map[string]bool
 	// Superseded counts records a later one with the same key replaced.
 	superseded int
-	// archive holds the batch's records for the Archive, which gets them
-	// once the batch is committed.
-	archive []archived
 	// flight is the batch being committed in the background, if any.
 	flight *flight
-}
-
-type archived struct {
-	stream string
-	at     time.Time
-	data   string
 }
 
 // flight is a batch committing in the background while the next one is
@@ -221,7 +216,9 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 			return fmt.Errorf("load: %w; nothing of this batch was committed", err)
 		}
 		if l.opts.Archive != nil {
-			l.archive = append(l.archive, archived{m.Stream, m.EmittedAt, string(m.Data)})
+			if err := l.opts.Archive.Append(m.Stream, m.EmittedAt, string(m.Data)); err != nil {
+				return err
+			}
 		}
 		switch m.Stream {
 		case catalog.Accounts:
@@ -411,8 +408,12 @@ func (l *Loader) commit(ctx context.Context) error {
 		}
 		return fmt.Errorf("load: %w", err)
 	}
-	pending, archive := l.pending, l.archive
-	l.replace, l.states, l.pending, l.archive = nil, map[string]json.RawMessage{}, nil, nil
+	pending := l.pending
+	l.replace, l.states, l.pending = nil, map[string]json.RawMessage{}, nil
+	var mark raw.Mark
+	if l.opts.Archive != nil {
+		mark = l.opts.Archive.Mark()
+	}
 	l.cost.committed()
 	clear(l.batch)
 	clear(l.continued)
@@ -436,13 +437,7 @@ func (l *Loader) commit(ctx context.Context) error {
 		}
 		if a := l.opts.Archive; a != nil {
 			// Only what is committed is archived.
-			for _, r := range archive {
-				if err := a.Append(r.stream, r.at, r.data); err != nil {
-					f.err = fmt.Errorf("load: committed, but %w", err)
-					return
-				}
-			}
-			if err := a.Flush(); err != nil {
+			if err := a.FlushTo(mark); err != nil {
 				f.err = fmt.Errorf("load: committed, but %w", err)
 				return
 			}

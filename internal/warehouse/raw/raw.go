@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -39,10 +40,12 @@ type Row struct {
 // RunID returns the run name of a run started at t.
 func RunID(t time.Time) string { return t.UTC().Format("20060102T150405.000000Z") }
 
-// Writer archives one run: Append buffers a batch's records, Flush
-// writes them once the batch is committed. It is not safe for concurrent
-// use.
+// Writer archives one run: Append buffers records as they arrive, and
+// FlushTo writes those before a Mark once the batch they end is
+// committed. It is safe for concurrent use: the loader appends the next
+// batch's records while the one before it commits.
 type Writer struct {
+	mu      sync.Mutex
 	dir     string
 	streams map[string]*streamFile
 	states  []stateLine // committed, not yet written
@@ -63,6 +66,8 @@ type streamFile struct {
 	f    *os.File
 	w    *parquet.GenericWriter[Row]
 	buf  []Row
+	// written counts the rows written; buf holds the rows after them.
+	written int
 }
 
 // NewWriter returns a Writer of run under dir. Files are created on the
@@ -73,6 +78,8 @@ func NewWriter(dir, run string) *Writer {
 
 // Append archives one record.
 func (w *Writer) Append(stream string, emittedAt time.Time, data string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	sf, ok := w.streams[stream]
 	if !ok {
 		if err := os.MkdirAll(w.dir, 0o755); err != nil {
@@ -90,22 +97,40 @@ func (w *Writer) Append(stream string, emittedAt time.Time, data string) error {
 	return nil
 }
 
-func (sf *streamFile) write() error {
-	if len(sf.buf) == 0 {
+// write writes the first n buffered rows.
+func (sf *streamFile) write(n int) error {
+	if n == 0 {
 		return nil
 	}
-	if _, err := sf.w.Write(sf.buf); err != nil {
+	if _, err := sf.w.Write(sf.buf[:n]); err != nil {
 		return fmt.Errorf("raw archive %s: %w", sf.path, err)
 	}
-	clear(sf.buf)
-	sf.buf = sf.buf[:0]
+	rest := copy(sf.buf, sf.buf[n:])
+	clear(sf.buf[rest:])
+	sf.buf = sf.buf[:rest]
 	return nil
+}
+
+// Mark is a point in the records appended to a Writer.
+type Mark map[string]int
+
+// Mark returns the point after the records appended so far.
+func (w *Writer) Mark() Mark {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := Mark{}
+	for name, sf := range w.streams {
+		m[name] = sf.written + len(sf.buf)
+	}
+	return m
 }
 
 // AppendState archives a stream state that is committed with every
 // record before it. Give it only committed states (the loader's
 // OnCommitted): the archive must never hold a cursor ahead of its records.
 func (w *Writer) AppendState(stream string, data []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !json.Valid(data) {
 		return fmt.Errorf("raw archive: state of %s is not JSON", stream)
 	}
@@ -142,18 +167,32 @@ func (w *Writer) writeStates() error {
 	return nil
 }
 
-// Flush writes the records appended since the last Flush as row groups,
-// and the states archived since. The loader calls it after each commit,
-// so the archive holds committed records only, and memory stays bounded
-// by a batch.
-func (w *Writer) Flush() error {
+// Flush writes every record appended so far as row groups, and the
+// states archived since the last Flush.
+func (w *Writer) Flush() error { return w.FlushTo(w.Mark()) }
+
+// FlushTo writes the records appended before m as row groups, and the
+// states archived since the last flush; later records stay buffered. The
+// loader calls it after each commit with the mark of the batch's end, so
+// the archive holds committed records only, and memory stays bounded by
+// two batches.
+func (w *Writer) FlushTo(m Mark) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if err := w.writeStates(); err != nil {
 		return err
 	}
-	for _, sf := range w.streams {
-		if err := sf.write(); err != nil {
+	// Each mark counts rows buffered when it was taken; rows written
+	// since by an earlier FlushTo are gone from the buffer.
+	for name, sf := range w.streams {
+		n := min(m[name]-sf.written, len(sf.buf))
+		if n <= 0 {
+			continue
+		}
+		if err := sf.write(n); err != nil {
 			return err
 		}
+		sf.written += n
 		if err := sf.w.Flush(); err != nil {
 			return fmt.Errorf("raw archive %s: %w", sf.path, err)
 		}
@@ -164,6 +203,8 @@ func (w *Writer) Flush() error {
 // Close finishes every file and gives it its final name. Records
 // appended since the last Flush are dropped: they were not committed.
 func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	errs := []error{w.writeStates()}
 	if w.stateF != nil {
 		err := w.stateF.Close()

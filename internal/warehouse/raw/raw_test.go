@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,5 +102,44 @@ func TestArchiveHoldsCommittedStates(t *testing.T) {
 	old.Close()
 	if got, ok, err := States(dir, RunID(at.Add(time.Hour))); ok || err != nil || got != nil {
 		t.Errorf("States of a run without states = %v, %v, %v", got, ok, err)
+	}
+}
+
+// FlushTo writes the records before its mark only: those appended after
+// it (the next batch, not yet committed) stay out of the file.
+func TestFlushToWritesUpToTheMark(t *testing.T) {
+	dir := t.TempDir()
+	w := NewWriter(dir, "run1")
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, d := range []string{`{"n":1}`, `{"n":2}`} {
+		if err := w.Append("usage_records", at, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := w.Mark()
+	w.Append("usage_records", at, `{"n":3}`)
+	w.Append("accounts", at, `{"n":"a"}`)
+	second := w.Mark()
+	w.Append("usage_records", at, `{"n":4}`) // never committed
+	if err := w.FlushTo(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.FlushTo(second); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for stream, want := range map[string][]string{
+		"usage_records": {`{"n":1}`, `{"n":2}`, `{"n":3}`},
+		"accounts":      {`{"n":"a"}`},
+	} {
+		var got []string
+		if err := Read(context.Background(), dir, "run1", stream, func(r Row) error { got = append(got, r.Data); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", stream, got, want)
+		}
 	}
 }
