@@ -1,8 +1,9 @@
-// Package catalog declares the connector's streams — name, JSON schema,
-// primary key, cursor, sync modes, partitioning — and parses the
-// configured catalog a user or Airbyte passes to `read`.
-//
-// Streams are values; reading them is the connector's business.
+// Package catalog is what a stream is to Airbyte and Singer — name, JSON
+// schema, primary key, cursor, sync modes, partitioning — and a Catalog
+// of them, which parses the configured catalog a user or Airbyte passes
+// to `read`. The streams themselves are declared in the connector's
+// stream registry, each with its catalog entry; their JSON schemas are
+// files here, in schemas/.
 package catalog
 
 import (
@@ -20,14 +21,6 @@ type SyncMode string
 const (
 	FullRefresh SyncMode = "full_refresh"
 	Incremental SyncMode = "incremental"
-)
-
-// Stream names.
-const (
-	Accounts        = "accounts"
-	UsageRecords    = "usage_records"
-	SIMs            = "sims"
-	SIMUsageRecords = "sim_usage_records"
 )
 
 // Stream describes one stream of the source.
@@ -50,7 +43,9 @@ func (s Stream) Supports(mode SyncMode) bool { return slices.Contains(s.SyncMode
 //go:embed schemas/*.json
 var schemas embed.FS
 
-func schema(name string) json.RawMessage {
+// Schema returns the JSON schema of the stream called name, from
+// schemas/<name>.json. A stream without one is a programming error.
+func Schema(name string) json.RawMessage {
 	b, err := schemas.ReadFile("schemas/" + name + ".json")
 	if err != nil {
 		panic(fmt.Sprintf("catalog: missing schema for %s: %v", name, err))
@@ -58,47 +53,16 @@ func schema(name string) json.RawMessage {
 	return b
 }
 
-var streams = []Stream{
-	{
-		Name:       Accounts,
-		Schema:     schema(Accounts),
-		PrimaryKey: []string{"sid"},
-		SyncModes:  []SyncMode{FullRefresh},
-	},
-	{
-		Name:         UsageRecords,
-		Schema:       schema(UsageRecords),
-		PrimaryKey:   []string{"account_sid", "category", "start_date"},
-		Cursor:       "start_date",
-		SyncModes:    []SyncMode{FullRefresh, Incremental},
-		PartitionKey: "account_sid",
-	},
-	{
-		Name:       SIMs,
-		Schema:     schema(SIMs),
-		PrimaryKey: []string{"sid"},
-		SyncModes:  []SyncMode{FullRefresh},
-	},
-	{
-		Name:         SIMUsageRecords,
-		Schema:       schema(SIMUsageRecords),
-		PrimaryKey:   []string{"sim_sid", "period_start"},
-		Cursor:       "period_start",
-		SyncModes:    []SyncMode{FullRefresh, Incremental},
-		PartitionKey: "sim_sid",
-	},
-}
-
-// Streams returns every stream of the source, in a stable order.
-func Streams() []Stream { return slices.Clone(streams) }
+// Catalog is the streams of the source, in a stable order.
+type Catalog []Stream
 
 // Lookup returns the stream called name.
-func Lookup(name string) (Stream, bool) {
-	i := slices.IndexFunc(streams, func(s Stream) bool { return s.Name == name })
+func (c Catalog) Lookup(name string) (Stream, bool) {
+	i := slices.IndexFunc(c, func(s Stream) bool { return s.Name == name })
 	if i < 0 {
 		return Stream{}, false
 	}
-	return streams[i], true
+	return c[i], true
 }
 
 // AirbyteStream returns the stream as an Airbyte AirbyteStream object.
@@ -134,7 +98,7 @@ type Configured struct {
 // ParseConfigured decodes an Airbyte ConfiguredAirbyteCatalog and checks
 // every entry against the source's streams. All problems are reported at
 // once.
-func ParseConfigured(data []byte) ([]Configured, error) {
+func (c Catalog) ParseConfigured(data []byte) ([]Configured, error) {
 	var doc struct {
 		Streams *[]struct {
 			Stream *struct {
@@ -161,10 +125,10 @@ func ParseConfigured(data []byte) ([]Configured, error) {
 		}
 		name := e.Stream.Name
 		at = fmt.Sprintf("%s (%s)", at, name)
-		s, ok := Lookup(name)
+		s, ok := c.Lookup(name)
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Errorf("%s: unknown stream; the streams are %s", at, strings.Join(names(), ", ")))
+			errs = append(errs, fmt.Errorf("%s: unknown stream; the streams are %s", at, strings.Join(c.Names(), ", ")))
 			continue
 		case seen[name]:
 			errs = append(errs, fmt.Errorf("%s: stream configured twice", at))
@@ -197,9 +161,9 @@ func ParseConfigured(data []byte) ([]Configured, error) {
 
 // All returns every stream configured in its most efficient mode:
 // incremental where supported.
-func All() []Configured {
-	out := make([]Configured, len(streams))
-	for i, s := range streams {
+func (c Catalog) All() []Configured {
+	out := make([]Configured, len(c))
+	for i, s := range c {
 		mode := FullRefresh
 		if s.Supports(Incremental) {
 			mode = Incremental
@@ -209,9 +173,10 @@ func All() []Configured {
 	return out
 }
 
-func names() []string {
-	out := make([]string, len(streams))
-	for i, s := range streams {
+// Names returns the streams' names.
+func (c Catalog) Names() []string {
+	out := make([]string, len(c))
+	for i, s := range c {
 		out[i] = s.Name
 	}
 	return out

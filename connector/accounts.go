@@ -1,12 +1,18 @@
 package connector
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
+
+	fastjson "github.com/goccy/go-json"
 
 	"github.com/twilio-elt/twilio-elt/catalog"
 	"github.com/twilio-elt/twilio-elt/internal/twilio"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse"
+	"github.com/twilio-elt/twilio-elt/transforms"
 )
 
 // account is an account of the read: the main one or a subaccount.
@@ -18,19 +24,65 @@ type account struct {
 	FromConfig bool
 }
 
-// accountRecord is a record of the accounts stream.
-type accountRecord struct {
-	SID             string     `json:"sid"`
-	FriendlyName    *string    `json:"friendly_name"`
-	DisplayName     *string    `json:"display_name"`
-	Status          *string    `json:"status"`
-	Type            *string    `json:"type"`
-	OwnerAccountSID *string    `json:"owner_account_sid"`
-	DateCreated     *time.Time `json:"date_created"`
-	DateUpdated     *time.Time `json:"date_updated"`
-	URI             *string    `json:"uri"`
-	IsMain          bool       `json:"is_main"`
+// Accounts is the accounts stream: the main account and its subaccounts,
+// listed whole by every read.
+const Accounts = "accounts"
+
+var accountsStream = Stream{
+	Stream: catalog.Stream{
+		Name:       Accounts,
+		Schema:     catalog.Schema(Accounts),
+		PrimaryKey: []string{"sid"},
+		SyncModes:  []catalog.SyncMode{catalog.FullRefresh},
+	},
+	read:      (*Connector).readAccounts,
+	Tables:    []warehouse.Table{accountsTable.Table},
+	Normalize: normalizeAccount,
+	Replace:   ReplaceSnapshot,
 }
+
+// accountRecord is a record of the accounts stream: what `read` writes
+// and what the loader reads back.
+type accountRecord struct {
+	SID             string  `json:"sid"`
+	FriendlyName    *string `json:"friendly_name"`
+	DisplayName     *string `json:"display_name"`
+	Status          *string `json:"status"`
+	Type            *string `json:"type"`
+	OwnerAccountSID *string `json:"owner_account_sid"`
+	DateCreated     *string `json:"date_created"`
+	DateUpdated     *string `json:"date_updated"`
+	URI             *string `json:"uri"`
+	IsMain          bool    `json:"is_main"`
+}
+
+// accountRow is a row of twilio_accounts.
+type accountRow struct {
+	SID, Parent                             string
+	FriendlyName, DisplayName, Status, Type transforms.NullString
+	IsMain                                  bool
+	Created, Updated                        transforms.NullTimestamp
+}
+
+// AccountsTable is the table of the accounts stream: the names the cost
+// model's rows carry come from it.
+const AccountsTable = "twilio_accounts"
+
+var accountsTable = transforms.NewTableDef(warehouse.Table{
+	Name:  AccountsTable,
+	Key:   []string{"account_sid"},
+	Group: []string{"account_sid"},
+},
+	transforms.StringColumn("account_sid", func(r *accountRow) string { return r.SID }),
+	transforms.OptionalString("parent_account_sid", func(r *accountRow) string { return r.Parent }),
+	transforms.NullStringColumn("friendly_name", func(r *accountRow) transforms.NullString { return r.FriendlyName }),
+	transforms.NullStringColumn("display_name", func(r *accountRow) transforms.NullString { return r.DisplayName }),
+	transforms.NullStringColumn("status", func(r *accountRow) transforms.NullString { return r.Status }),
+	transforms.NullStringColumn("type", func(r *accountRow) transforms.NullString { return r.Type }),
+	transforms.BoolColumn("is_main", func(r *accountRow) bool { return r.IsMain }),
+	transforms.NullTimestampColumn("created_at", func(r *accountRow) transforms.NullTimestamp { return r.Created }),
+	transforms.NullTimestampColumn("updated_at", func(r *accountRow) transforms.NullTimestamp { return r.Updated }),
+)
 
 func (c *Connector) readAccounts(ctx context.Context, r *run, cs catalog.Configured) error {
 	accounts, err := r.listAccounts(ctx)
@@ -46,8 +98,8 @@ func (c *Connector) readAccounts(ctx context.Context, r *run, cs catalog.Configu
 			Status:          a.Status,
 			Type:            a.Type,
 			OwnerAccountSID: a.OwnerAccountSID,
-			DateCreated:     timeOrNil(a.DateCreated.Time),
-			DateUpdated:     timeOrNil(a.DateUpdated.Time),
+			DateCreated:     timeText(a.DateCreated.Time),
+			DateUpdated:     timeText(a.DateUpdated.Time),
 			URI:             a.URI,
 			IsMain:          a.IsMain,
 		}
@@ -63,6 +115,38 @@ func (c *Connector) readAccounts(ctx context.Context, r *run, cs catalog.Configu
 	return r.emit.checkpoint(cs.Stream.Name, rows, nil, nil, emptyState, false)
 }
 
+// normalizeAccount loads an accounts record, and tells the usage of the
+// run which account bills it.
+func normalizeAccount(n *transforms.Normalizer, data []byte) (transforms.GroupKey, error) {
+	var in accountRecord
+	if err := fastjson.Unmarshal(data, &in); err != nil {
+		return transforms.GroupKey{}, &transforms.RecordError{Stream: Accounts, Key: "sid=?", Err: fmt.Errorf("decode: %w", err)}
+	}
+	var f transforms.Fields
+	f.Required("sid", in.SID)
+	row := accountRow{
+		SID: in.SID, IsMain: in.IsMain,
+		FriendlyName: transforms.Str(in.FriendlyName), DisplayName: transforms.Str(in.DisplayName),
+		Status: transforms.Str(in.Status), Type: transforms.Str(in.Type),
+		Created: f.Timestamp("date_created", in.DateCreated),
+		Updated: f.Timestamp("date_updated", in.DateUpdated),
+	}
+	if err := f.Err(); err != nil {
+		return transforms.GroupKey{}, &transforms.RecordError{Stream: Accounts, Key: "sid=" + in.SID, Err: err}
+	}
+	if !in.IsMain && in.OwnerAccountSID != nil && *in.OwnerAccountSID != in.SID {
+		row.Parent = *in.OwnerAccountSID
+	}
+	billing := row.Parent
+	if in.IsMain {
+		billing = in.SID
+	}
+	n.NoteAccount(transforms.AccountName{SID: in.SID, Name: cmp.Or(row.DisplayName.S, row.FriendlyName.S), Parent: row.Parent}, billing)
+	n.Supersede("a", in.SID)
+	n.Keep(transforms.RowsOf(n, accountsTable).Append(&row))
+	return transforms.GroupKey{Stream: Accounts, SID: in.SID}, nil
+}
+
 func emptyState() json.RawMessage { return json.RawMessage(`{}`) }
 
 func timeOrNil(t time.Time) *time.Time {
@@ -70,6 +154,16 @@ func timeOrNil(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// timeText is t as a record carries it (RFC 3339, as encoding/json writes
+// a time.Time), or nil for the zero time.
+func timeText(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.Format(time.RFC3339Nano)
+	return &s
 }
 
 // listAccounts returns the accounts of the read, main first, once per

@@ -73,7 +73,7 @@ func (c *Connector) SetClock(now func() time.Time) { c.now = now }
 // Discover returns the catalog of every stream.
 func Discover() protocol.Catalog {
 	var cat protocol.Catalog
-	for _, s := range catalog.Streams() {
+	for _, s := range registry {
 		cat.Streams = append(cat.Streams, s.AirbyteStream())
 	}
 	return cat
@@ -85,18 +85,6 @@ type ConfigError struct{ Err error }
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
-
-// reader reads one stream.
-type reader func(ctx context.Context, r *run, cs catalog.Configured) error
-
-func (c *Connector) readers() map[string]reader {
-	return map[string]reader{
-		catalog.Accounts:        c.readAccounts,
-		catalog.UsageRecords:    c.readUsageRecords,
-		catalog.SIMs:            c.readSIMs,
-		catalog.SIMUsageRecords: c.readSIMUsageRecords,
-	}
-}
 
 // errStreamUnavailable marks a stream that could not be read for a
 // reason outside the connector (a service the account does not have):
@@ -113,11 +101,10 @@ var errStreamUnavailable = errors.New("stream unavailable")
 // the read with a *CredentialsError and no message at all, so nothing
 // downstream can take a half-read for the truth.
 func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blobs state.Blobs, w protocol.Writer) (err error) {
-	readers := c.readers()
 	var errs []error
 	for _, cs := range streams {
-		if _, ok := readers[cs.Stream.Name]; !ok {
-			errs = append(errs, fmt.Errorf("stream %s is declared but this version of the connector cannot read it yet; deselect it", cs.Stream.Name))
+		if _, ok := Lookup(cs.Stream.Name); !ok {
+			errs = append(errs, fmt.Errorf("stream %s is declared but this version of the connector cannot read it; deselect it", cs.Stream.Name))
 		}
 	}
 	states, err := decodeStates(streams, blobs)
@@ -141,13 +128,14 @@ func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blob
 			err = werr
 		}
 	}()
-	var failed []error
+	var failed, unavailable []error
 	for _, cs := range streams {
 		name := cs.Stream.Name
 		if err := r.emit.status(name, protocol.StatusStarted); err != nil {
 			return err
 		}
-		err := readers[name](ctx, r, cs)
+		s, _ := Lookup(name)
+		err := s.read(c, ctx, r, cs)
 		var credErr *CredentialsError
 		switch {
 		case errors.As(err, &credErr):
@@ -158,8 +146,9 @@ func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blob
 			return &StreamError{Stream: name, Err: err}
 		case err == nil:
 			err = r.emit.status(name, protocol.StatusComplete)
-		case errors.Is(err, errStreamUnavailable) && !onlyWireless(streams):
+		case errors.Is(err, errStreamUnavailable):
 			c.log.Warn(err.Error(), "stream", name)
+			unavailable = append(unavailable, &StreamError{Stream: name, Err: err})
 			err = r.emit.status(name, protocol.StatusIncomplete)
 		default:
 			failed = append(failed, &StreamError{Stream: name, Err: err})
@@ -173,18 +162,11 @@ func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blob
 			return ctx.Err()
 		}
 	}
-	return errors.Join(failed...)
-}
-
-// onlyWireless reports whether every configured stream is a Twilio
-// Wireless stream: then wireless being unavailable fails the read.
-func onlyWireless(streams []catalog.Configured) bool {
-	for _, cs := range streams {
-		if cs.Stream.Name != catalog.SIMs && cs.Stream.Name != catalog.SIMUsageRecords {
-			return false
-		}
+	if len(unavailable) == len(streams) {
+		// Nothing selected could be read: the read failed.
+		failed = append(failed, unavailable...)
 	}
-	return true
+	return errors.Join(failed...)
 }
 
 // StreamError is the failure of one stream.
@@ -213,7 +195,11 @@ func decodeStates(streams []catalog.Configured, blobs state.Blobs) (map[string]*
 			errs = append(errs, fmt.Errorf("state of stream %s: %w", s.Name, err))
 			continue
 		}
-		if err := checkCursors(s.Name, st); err != nil {
+		rs, ok := Lookup(s.Name)
+		if !ok || rs.Cursor == nil {
+			continue
+		}
+		if err := rs.Cursor.Check(s.Name, st); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -180,7 +180,7 @@ func configured(t *testing.T, mode catalog.SyncMode, names ...string) []catalog.
 	t.Helper()
 	var out []catalog.Configured
 	for _, n := range names {
-		s, ok := catalog.Lookup(n)
+		s, ok := connector.Catalog().Lookup(n)
 		if !ok {
 			t.Fatalf("no stream %s", n)
 		}
@@ -235,12 +235,12 @@ func expectedUsage(e *env, start time.Time) map[usageKey]twiliotest.UsageRecord 
 
 func TestUsageRecordsMirrorTwilioExactly(t *testing.T) {
 	e := newEnv(t, twiliotest.Options{Seed: 1, Subaccounts: 5, Days: 70}, nil)
-	got := e.read(t, configured(t, catalog.FullRefresh, catalog.UsageRecords), nil)
+	got := e.read(t, configured(t, catalog.FullRefresh, connector.UsageRecords), nil)
 
 	want := expectedUsage(e, e.cfg.Start())
 	seen := map[usageKey]bool{}
 	var negative, bigPrices int
-	for _, row := range got.records(catalog.UsageRecords) {
+	for _, row := range got.records(connector.UsageRecords) {
 		k := usageKey{unquote(t, row["account_sid"]), unquote(t, row["category"]), unquote(t, row["start_date"])}
 		if seen[k] {
 			t.Errorf("record %v emitted twice", k)
@@ -271,14 +271,14 @@ func TestUsageRecordsMirrorTwilioExactly(t *testing.T) {
 	if negative == 0 || bigPrices == 0 {
 		t.Errorf("test data lacks negative (%d) or large (%d) prices: the exactness check is weak", negative, bigPrices)
 	}
-	if s := got.statuses(catalog.UsageRecords); !slices.Equal(s, []protocol.Status{protocol.StatusStarted, protocol.StatusRunning, protocol.StatusComplete}) {
+	if s := got.statuses(connector.UsageRecords); !slices.Equal(s, []protocol.Status{protocol.StatusStarted, protocol.StatusRunning, protocol.StatusComplete}) {
 		t.Errorf("statuses = %v", s)
 	}
 }
 
 func TestUsageNeverIncludesSubaccounts(t *testing.T) {
 	e := newEnv(t, twiliotest.Options{Seed: 2, Subaccounts: 3, Days: 20}, nil)
-	got := e.read(t, configured(t, catalog.FullRefresh, catalog.UsageRecords), nil)
+	got := e.read(t, configured(t, catalog.FullRefresh, connector.UsageRecords), nil)
 
 	daily := 0
 	for _, r := range e.emu.Requests() {
@@ -302,7 +302,7 @@ func TestUsageNeverIncludesSubaccounts(t *testing.T) {
 		}
 	}
 	checked := 0
-	for _, row := range got.records(catalog.UsageRecords) {
+	for _, row := range got.records(connector.UsageRecords) {
 		if unquote(t, row["account_sid"]) == main && unquote(t, row["category"]) == "totalprice" {
 			date := unquote(t, row["start_date"])
 			if own[date] != text(row["price"]) {
@@ -318,9 +318,9 @@ func TestUsageNeverIncludesSubaccounts(t *testing.T) {
 
 func TestUsageIncrementalRereadsOnlyTheLookback(t *testing.T) {
 	e := newEnv(t, twiliotest.Options{Seed: 3, Subaccounts: 2, Days: 50}, nil)
-	streams := configured(t, catalog.Incremental, catalog.UsageRecords)
+	streams := configured(t, catalog.Incremental, connector.UsageRecords)
 	first := e.read(t, streams, nil)
-	blob := first.lastState(catalog.UsageRecords)
+	blob := first.lastState(connector.UsageRecords)
 
 	st, err := state.FromAirbyte(blob, "account_sid", "start_date")
 	if err != nil {
@@ -334,9 +334,9 @@ func TestUsageIncrementalRereadsOnlyTheLookback(t *testing.T) {
 	}
 
 	e.emu.ResetRequests()
-	second := e.read(t, streams, state.Blobs{catalog.UsageRecords: blob})
+	second := e.read(t, streams, state.Blobs{connector.UsageRecords: blob})
 	earliest := now.AddDate(0, 0, -1-e.cfg.Lookback()).Format(time.DateOnly)
-	rows := second.records(catalog.UsageRecords)
+	rows := second.records(connector.UsageRecords)
 	if len(rows) == 0 {
 		t.Fatal("second read emitted nothing: it must re-read the lookback and today")
 	}
@@ -383,9 +383,9 @@ func primaryKeys(t *testing.T, rows []map[string]json.RawMessage, fields ...stri
 
 func TestUsageResumeAfterKillLosesNothing(t *testing.T) {
 	opts := twiliotest.Options{Seed: 4, Subaccounts: 4, Days: 80}
-	streams := configured(t, catalog.Incremental, catalog.UsageRecords)
+	streams := configured(t, catalog.Incremental, connector.UsageRecords)
 	full := newEnv(t, opts, nil).read(t, streams, nil)
-	want := primaryKeys(t, full.records(catalog.UsageRecords), "account_sid", "category", "start_date")
+	want := primaryKeys(t, full.records(connector.UsageRecords), "account_sid", "category", "start_date")
 
 	for _, killAfter := range []int{1, 3, 7} {
 		t.Run(fmt.Sprintf("after %d states", killAfter), func(t *testing.T) {
@@ -396,12 +396,12 @@ func TestUsageResumeAfterKillLosesNothing(t *testing.T) {
 			if err := e.conn.Read(ctx, streams, nil, killed); err == nil {
 				t.Fatal("a killed read returned no error")
 			}
-			kept, blob := killed.committed(catalog.UsageRecords)
+			kept, blob := killed.committed(connector.UsageRecords)
 			if blob == nil {
 				t.Fatal("no state before the kill")
 			}
-			resumed := e.read(t, streams, state.Blobs{catalog.UsageRecords: blob})
-			got := primaryKeys(t, append(kept, resumed.records(catalog.UsageRecords)...), "account_sid", "category", "start_date")
+			resumed := e.read(t, streams, state.Blobs{connector.UsageRecords: blob})
+			got := primaryKeys(t, append(kept, resumed.records(connector.UsageRecords)...), "account_sid", "category", "start_date")
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("kill + resume differs from one clean run (-want +got):\n%s", diff)
 			}
@@ -411,9 +411,9 @@ func TestUsageResumeAfterKillLosesNothing(t *testing.T) {
 
 func TestUsageSurvivesRateLimitsAndServerErrors(t *testing.T) {
 	opts := twiliotest.Options{Seed: 5, Subaccounts: 2, Days: 35}
-	streams := configured(t, catalog.FullRefresh, catalog.Accounts, catalog.UsageRecords)
+	streams := configured(t, catalog.FullRefresh, connector.Accounts, connector.UsageRecords)
 	clean := newEnv(t, opts, nil).read(t, streams, nil)
-	want := primaryKeys(t, clean.records(catalog.UsageRecords), "account_sid", "category", "start_date", "price")
+	want := primaryKeys(t, clean.records(connector.UsageRecords), "account_sid", "category", "start_date", "price")
 
 	for _, tc := range []struct {
 		name   string
@@ -429,7 +429,7 @@ func TestUsageSurvivesRateLimitsAndServerErrors(t *testing.T) {
 			o.Faults = twiliotest.Faults{Rate: tc.rate, Kinds: tc.faults}
 			e := newEnv(t, o, nil)
 			got := e.read(t, streams, nil)
-			if diff := cmp.Diff(want, primaryKeys(t, got.records(catalog.UsageRecords), "account_sid", "category", "start_date", "price")); diff != "" {
+			if diff := cmp.Diff(want, primaryKeys(t, got.records(connector.UsageRecords), "account_sid", "category", "start_date", "price")); diff != "" {
 				t.Errorf("data under faults differs (-want +got):\n%s", diff)
 			}
 			if e.api.Stats().Retries == 0 {
@@ -443,9 +443,9 @@ func TestUsageStaysWithinTwilioConcurrencyLimit(t *testing.T) {
 	e := newEnv(t, twiliotest.Options{Seed: 6, Subaccounts: 8, Days: 40, ConcurrencyLimit: 2, Latency: 5 * time.Millisecond},
 		func(c map[string]any) { c["max_concurrency"] = 6 })
 	clean := newEnv(t, twiliotest.Options{Seed: 6, Subaccounts: 8, Days: 40}, nil)
-	streams := configured(t, catalog.FullRefresh, catalog.UsageRecords)
-	want := primaryKeys(t, clean.read(t, streams, nil).records(catalog.UsageRecords), "account_sid", "category", "start_date")
-	got := primaryKeys(t, e.read(t, streams, nil).records(catalog.UsageRecords), "account_sid", "category", "start_date")
+	streams := configured(t, catalog.FullRefresh, connector.UsageRecords)
+	want := primaryKeys(t, clean.read(t, streams, nil).records(connector.UsageRecords), "account_sid", "category", "start_date")
+	got := primaryKeys(t, e.read(t, streams, nil).records(connector.UsageRecords), "account_sid", "category", "start_date")
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("data under a concurrency limit differs (-want +got):\n%s", diff)
 	}
@@ -453,8 +453,8 @@ func TestUsageStaysWithinTwilioConcurrencyLimit(t *testing.T) {
 
 func TestUsageSkipsClosedAndForbiddenSubaccounts(t *testing.T) {
 	e := newEnv(t, twiliotest.Options{Seed: 1, Subaccounts: 5, Days: 60}, nil)
-	got := e.read(t, configured(t, catalog.FullRefresh, catalog.UsageRecords), nil)
-	if s := got.statuses(catalog.UsageRecords); s[len(s)-1] != protocol.StatusComplete {
+	got := e.read(t, configured(t, catalog.FullRefresh, connector.UsageRecords), nil)
+	if s := got.statuses(connector.UsageRecords); s[len(s)-1] != protocol.StatusComplete {
 		t.Errorf("final status = %v, want COMPLETE", s)
 	}
 	var forbidden, closed *twiliotest.Account
@@ -478,7 +478,7 @@ func TestUsageSkipsClosedAndForbiddenSubaccounts(t *testing.T) {
 			t.Errorf("asked for usage of closed %s after it closed on %s: %v", closed.SID, closedDay, r.Query)
 		}
 	}
-	for _, row := range got.records(catalog.UsageRecords) {
+	for _, row := range got.records(connector.UsageRecords) {
 		if unquote(t, row["account_sid"]) == forbidden.SID {
 			t.Fatalf("records of forbidden subaccount %s were emitted", forbidden.SID)
 		}
@@ -497,22 +497,22 @@ func TestUsageFutureStateReadsNothing(t *testing.T) {
 	conn := connector.New(e.cfg, e.api, nil)
 	conn.SetClock(clock)
 	c := &capture{}
-	if err := conn.Read(context.Background(), configured(t, catalog.Incremental, catalog.UsageRecords), blobs, c); err != nil {
+	if err := conn.Read(context.Background(), configured(t, catalog.Incremental, connector.UsageRecords), blobs, c); err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	if n := len(c.records(catalog.UsageRecords)); n != 0 {
+	if n := len(c.records(connector.UsageRecords)); n != 0 {
 		t.Errorf("a state in the future emitted %d records", n)
 	}
-	if !bytes.Contains(c.lastState(catalog.UsageRecords), []byte("2999-01-01")) {
-		t.Errorf("the future cursor was not kept: %s", c.lastState(catalog.UsageRecords))
+	if !bytes.Contains(c.lastState(connector.UsageRecords), []byte("2999-01-01")) {
+		t.Errorf("the future cursor was not kept: %s", c.lastState(connector.UsageRecords))
 	}
 }
 
 func TestReadRejectsBadStateBeforeWriting(t *testing.T) {
 	e := newEnv(t, twiliotest.Options{Seed: 1, Days: 5}, nil)
-	blobs := state.Blobs{catalog.UsageRecords: json.RawMessage(`{"states":[{"partition":{"account_sid":"AC1"},"cursor":{"start_date":"yesterday"}}]}`)}
+	blobs := state.Blobs{connector.UsageRecords: json.RawMessage(`{"states":[{"partition":{"account_sid":"AC1"},"cursor":{"start_date":"yesterday"}}]}`)}
 	c := &capture{}
-	err := e.conn.Read(context.Background(), configured(t, catalog.Incremental, catalog.Accounts, catalog.UsageRecords), blobs, c)
+	err := e.conn.Read(context.Background(), configured(t, catalog.Incremental, connector.Accounts, connector.UsageRecords), blobs, c)
 	var cfgErr *connector.ConfigError
 	if !errors.As(err, &cfgErr) || !strings.Contains(err.Error(), "yesterday") {
 		t.Fatalf("err = %v, want a ConfigError naming the cursor", err)
@@ -524,8 +524,8 @@ func TestReadRejectsBadStateBeforeWriting(t *testing.T) {
 
 func TestAccountsNeverCarryAuthTokens(t *testing.T) {
 	e := newEnv(t, twiliotest.Options{Seed: 1, Subaccounts: 5, Days: 3}, func(c map[string]any) { c["account_name"] = "Acme Prod" })
-	got := e.read(t, configured(t, catalog.FullRefresh, catalog.Accounts), nil)
-	rows := got.records(catalog.Accounts)
+	got := e.read(t, configured(t, catalog.FullRefresh, connector.Accounts), nil)
+	rows := got.records(connector.Accounts)
 	if len(rows) != len(e.emu.Accounts()) {
 		t.Errorf("got %d accounts, Twilio lists %d", len(rows), len(e.emu.Accounts()))
 	}
@@ -565,8 +565,8 @@ func TestStandardKeyFallsBackToConfiguredAccount(t *testing.T) {
 		delete(c, "auth_token")
 		c["api_key_sid"], c["api_key_secret"] = sid, secret
 	})
-	got := e.read(t, configured(t, catalog.FullRefresh, catalog.Accounts, catalog.UsageRecords), nil)
-	rows := got.records(catalog.Accounts)
+	got := e.read(t, configured(t, catalog.FullRefresh, connector.Accounts, connector.UsageRecords), nil)
+	rows := got.records(connector.Accounts)
 	if len(rows) != 1 || unquote(t, rows[0]["sid"]) != e.emu.MainAccountSID() || text(rows[0]["is_main"]) != "true" {
 		t.Fatalf("accounts = %v, want only the configured main account", rows)
 	}
@@ -576,7 +576,7 @@ func TestStandardKeyFallsBackToConfiguredAccount(t *testing.T) {
 	if reqs := e.emu.Requests(); len(reqs) == 0 || !strings.HasSuffix(reqs[0].Path, "/Usage/Records/Today.json") || reqs[0].Status != 200 {
 		t.Errorf("the read did not start by proving the key with a usage request a Standard key may make: %v", reqs[:min(len(reqs), 1)])
 	}
-	if len(got.records(catalog.UsageRecords)) == 0 {
+	if len(got.records(connector.UsageRecords)) == 0 {
 		t.Error("a Standard key read no usage of the main account")
 	}
 }
@@ -591,17 +591,17 @@ func TestWrongCredentialsEmitNothing(t *testing.T) {
 		streams []string
 	}{
 		{"wrong auth token, every stream", func(c map[string]any) { c["auth_token"] = strings.Repeat("0", 32) },
-			[]string{catalog.Accounts, catalog.UsageRecords, catalog.SIMs, catalog.SIMUsageRecords}},
+			[]string{connector.Accounts, connector.UsageRecords, connector.SIMs, connector.SIMUsageRecords}},
 		{"wrong auth token, no subaccounts", func(c map[string]any) {
 			c["auth_token"] = strings.Repeat("0", 32)
 			c["include_subaccounts"] = false
-		}, []string{catalog.Accounts, catalog.UsageRecords}},
+		}, []string{connector.Accounts, connector.UsageRecords}},
 		{"unknown API key", func(c map[string]any) {
 			delete(c, "auth_token")
 			c["api_credentials"] = "SK" + strings.Repeat("0", 32) + ":" + strings.Repeat("x", 32)
-		}, []string{catalog.Accounts}},
+		}, []string{connector.Accounts}},
 		{"wrong auth token, wireless only", func(c map[string]any) { c["auth_token"] = strings.Repeat("0", 32) },
-			[]string{catalog.SIMs, catalog.SIMUsageRecords}},
+			[]string{connector.SIMs, connector.SIMUsageRecords}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, twiliotest.Options{Seed: 1, Subaccounts: 2, Days: 3, SIMs: 2}, tc.edit)
@@ -654,18 +654,18 @@ func TestRevokedCredentialsAreNotAStandardKey(t *testing.T) {
 	conn := connector.New(cfg, api, slog.New(slog.NewTextHandler(l, nil)))
 	conn.SetClock(clock)
 	c := &capture{}
-	err = conn.Read(context.Background(), configured(t, catalog.FullRefresh, catalog.Accounts, catalog.UsageRecords), nil, c)
+	err = conn.Read(context.Background(), configured(t, catalog.FullRefresh, connector.Accounts, connector.UsageRecords), nil, c)
 	var credErr *connector.CredentialsError
 	if !errors.As(err, &credErr) {
 		t.Fatalf("err = %v, want a *CredentialsError", err)
 	}
-	if n := len(c.records(catalog.Accounts)); n != 0 {
+	if n := len(c.records(connector.Accounts)); n != 0 {
 		t.Errorf("%d accounts records emitted", n)
 	}
-	if s := c.statuses(catalog.Accounts); !slices.Equal(s, []protocol.Status{protocol.StatusStarted, protocol.StatusIncomplete}) {
+	if s := c.statuses(connector.Accounts); !slices.Equal(s, []protocol.Status{protocol.StatusStarted, protocol.StatusIncomplete}) {
 		t.Errorf("accounts statuses = %v", s)
 	}
-	if s := c.statuses(catalog.UsageRecords); len(s) != 0 {
+	if s := c.statuses(connector.UsageRecords); len(s) != 0 {
 		t.Errorf("the read went on to usage_records: %v", s)
 	}
 	if l.contains("WARN", "Standard API key") {
@@ -690,8 +690,8 @@ func TestCheck(t *testing.T) {
 
 func TestSelectingEveryStreamReadsThemAll(t *testing.T) {
 	e := newEnv(t, twiliotest.Options{Seed: 1, Subaccounts: 1, Days: 10, SIMs: 3}, nil)
-	got := e.read(t, catalog.All(), nil)
-	for _, s := range catalog.Streams() {
+	got := e.read(t, connector.Catalog().All(), nil)
+	for _, s := range connector.Catalog() {
 		st := got.statuses(s.Name)
 		if len(st) == 0 || st[len(st)-1] != protocol.StatusComplete {
 			t.Errorf("stream %s statuses %v", s.Name, st)

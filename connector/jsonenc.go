@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twilio-elt/twilio-elt/internal/twilio"
+	"github.com/twilio-elt/twilio-elt/transforms"
 )
 
 // Usage records are most of what the connector writes; encoding them by
@@ -143,9 +143,9 @@ func appendNullableString(b []byte, s *string) []byte {
 	return appendString(b, *s)
 }
 
-func appendDecimal(b []byte, d twilio.Decimal) []byte {
-	if !d.Valid() {
+func appendDecimal(b []byte, d transforms.Number) []byte {
+	if d == "" {
 		return append(b, "null"...)
 	}
-	return append(b, d.String()...)
+	return append(b, d...)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/twilio-elt/twilio-elt/internal/twilio"
+	"github.com/twilio-elt/twilio-elt/transforms"
 )
 
 func FuzzUsageRecordJSONMatchesMarshal(f *testing.F) {
@@ -18,10 +19,10 @@ func FuzzUsageRecordJSONMatchesMarshal(f *testing.F) {
 			rec.Description, rec.EndDate, rec.PriceUnit = &desc, &date, &unit
 		}
 		if d, err := twilio.DecimalOf(count); err == nil {
-			rec.Count, rec.Usage = d, d
+			rec.Count, rec.Usage = transforms.Number(d.String()), transforms.Number(d.String())
 		}
 		if d, err := twilio.DecimalOf(price); err == nil {
-			rec.Price = d
+			rec.Price = transforms.Number(d.String())
 		}
 		if withTimes {
 			at := time.Date(2026, 11, 24, 3, 0, 0, 123, time.UTC)

@@ -2,41 +2,71 @@ package connector
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
 
+	fastjson "github.com/goccy/go-json"
+
 	"github.com/twilio-elt/twilio-elt/catalog"
 	"github.com/twilio-elt/twilio-elt/internal/state"
 	"github.com/twilio-elt/twilio-elt/internal/twilio"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse"
+	"github.com/twilio-elt/twilio-elt/transforms"
 )
 
-// Usage windows: Twilio answers a Daily.json range of up to a month
-// reliably; PageSize starts at Twilio's maximum and shrinks when a large
-// page keeps failing with 5xx.
+// UsageRecords is the usage_records stream: each account's daily usage
+// per category, read per account (IncludeSubaccounts=false, so nothing is
+// counted twice), incremental on the day.
+const UsageRecords = "usage_records"
+
+var usageRecordsStream = Stream{
+	Stream: catalog.Stream{
+		Name:         UsageRecords,
+		Schema:       catalog.Schema(UsageRecords),
+		PrimaryKey:   []string{"account_sid", "category", "start_date"},
+		Cursor:       "start_date",
+		SyncModes:    []catalog.SyncMode{catalog.FullRefresh, catalog.Incremental},
+		PartitionKey: "account_sid",
+	},
+	Cursor:    usageCursor,
+	read:      (*Connector).readUsageRecords,
+	Tables:    []warehouse.Table{transforms.UsageTable.Table},
+	Normalize: normalizeUsage,
+	Replace:   ReplaceDayOfMany,
+	Costed:    true,
+}
+
+// usageCursor: Twilio answers a Daily.json range of up to a month
+// reliably.
+var usageCursor = &CursorPolicy{Layout: time.DateOnly, WindowDays: 31}
+
+// Pages start at Twilio's maximum and shrink when a large page keeps
+// failing with 5xx.
 const (
-	usageWindowDays  = 31
 	usagePageSize    = 1000
 	minUsagePageSize = 50
 )
 
 // usageRecord is a record of the usage_records stream: the API's fields,
-// with count, usage and price as exact JSON numbers.
+// with count, usage and price as exact JSON numbers. `read` writes it and
+// the loader reads it back (normalizeUsage).
 type usageRecord struct {
-	AccountSID  string         `json:"account_sid"`
-	Category    string         `json:"category"`
-	Description *string        `json:"description"`
-	StartDate   string         `json:"start_date"`
-	EndDate     *string        `json:"end_date"`
-	Count       twilio.Decimal `json:"count"`
-	CountUnit   *string        `json:"count_unit"`
-	Usage       twilio.Decimal `json:"usage"`
-	UsageUnit   *string        `json:"usage_unit"`
-	Price       twilio.Decimal `json:"price"`
-	PriceUnit   *string        `json:"price_unit"`
-	AsOf        *time.Time     `json:"as_of"`
-	URI         *string        `json:"uri"`
+	AccountSID  string            `json:"account_sid"`
+	Category    string            `json:"category"`
+	Description *string           `json:"description"`
+	StartDate   string            `json:"start_date"`
+	EndDate     *string           `json:"end_date"`
+	Count       transforms.Number `json:"count"`
+	CountUnit   *string           `json:"count_unit"`
+	Usage       transforms.Number `json:"usage"`
+	UsageUnit   *string           `json:"usage_unit"`
+	Price       transforms.Number `json:"price"`
+	PriceUnit   *string           `json:"price_unit"`
+	AsOf        *time.Time        `json:"as_of"`
+	URI         *string           `json:"uri"`
 }
 
 // usagePartition is one account's share of the usage_records stream.
@@ -54,13 +84,15 @@ func (c *Connector) readUsageRecords(ctx context.Context, r *run, cs catalog.Con
 	}
 	st := r.states[name]
 	incremental := cs.SyncMode == catalog.Incremental
-	floor := c.cfg.Start()
+	policy := usageCursor
+	floor, _ := policy.Floor(c.cfg.Start(), r.today)
+	lookback := policy.Lookback(c.cfg.Lookback())
 
 	var parts []usagePartition
 	for _, a := range accounts {
 		p := usagePartition{
 			sid:   a.SID,
-			first: partitionStart(st, a.SID, time.DateOnly, floor, c.cfg.Lookback(), incremental),
+			first: policy.Start(st, a.SID, floor, lookback, incremental),
 			last:  r.today,
 		}
 		if !a.IsMain && a.Status != nil && *a.Status == twilio.StatusClosed {
@@ -71,7 +103,7 @@ func (c *Connector) readUsageRecords(ctx context.Context, r *run, cs catalog.Con
 				continue
 			}
 			p.last = closed
-			if incremental && settled(st, a.SID, time.DateOnly, closed, r.today, c.cfg.Lookback()) {
+			if incremental && policy.Settled(st, a.SID, closed, r.today, lookback) {
 				continue
 			}
 		}
@@ -87,7 +119,7 @@ func (c *Connector) readUsageRecords(ctx context.Context, r *run, cs catalog.Con
 	for _, p := range parts {
 		u.days += window{p.first, p.last}.days()
 	}
-	windowsOf := func(p usagePartition) []window { return windows(p.first, p.last, usageWindowDays) }
+	windowsOf := func(p usagePartition) []window { return policy.Windows(p.first, p.last) }
 	err = forEachWindow(ctx, partitionWorkers(c.cfg.Concurrency()), parts, windowsOf, u.readPartitionWindow)
 	if err != nil {
 		return err
@@ -135,19 +167,13 @@ func (u *usageRead) readPartitionWindow(ctx context.Context, r windowRead[usageP
 		return false, fmt.Errorf("read usage of %s from %s to %s: %w", p.sid,
 			w.first.Format(time.DateOnly), w.last.Format(time.DateOnly), err)
 	}
-	// The cursor never passes the last complete UTC day: today's rows
-	// are still filling in and will be read again.
-	complete := w.last
-	if yesterday := u.r.today.AddDate(0, 0, -1); complete.After(yesterday) {
-		complete = yesterday
-	}
 	if len(rows) > 0 {
 		// The first window with data tells how many rows a day brings.
 		u.estimateOnce.Do(func() {
 			u.r.emit.estimate(u.name, int64(len(rows))*int64(u.days)/int64(w.days()))
 		})
 	}
-	advance := func() { advanceCursor(u.st, p.sid, complete, time.DateOnly) }
+	advance := func() { usageCursor.Advance(u.st, p.sid, w.last, u.r.today) }
 	if err := u.r.emit.checkpoint(u.name, rows, arena, advance, u.blob, u.throttled); err != nil {
 		return false, err
 	}
@@ -189,11 +215,11 @@ func (u *usageRead) fetchWindow(ctx context.Context, sid string, w window, pageS
 				Description: in.Description,
 				StartDate:   in.StartDate,
 				EndDate:     in.EndDate,
-				Count:       in.Count,
+				Count:       transforms.Number(in.Count.String()),
 				CountUnit:   in.CountUnit,
-				Usage:       in.Usage,
+				Usage:       transforms.Number(in.Usage.String()),
 				UsageUnit:   in.UsageUnit,
-				Price:       in.Price,
+				Price:       transforms.Number(in.Price.String()),
 				PriceUnit:   in.PriceUnit,
 				AsOf:        timeOrNil(in.AsOf.Time),
 				URI:         in.URI,
@@ -203,4 +229,51 @@ func (u *usageRead) fetchWindow(ctx context.Context, sid string, w window, pageS
 		return nil
 	})
 	return rows, arena, err
+}
+
+// normalizeUsage loads a usage record into twilio_usage_daily. A record
+// whose count, usage and price are all zero adds no row (Twilio returns
+// every category every day; Options.KeepZeroRows keeps them), but still
+// supersedes an earlier record of its key and replaces its day.
+func normalizeUsage(n *transforms.Normalizer, data []byte) (transforms.GroupKey, error) {
+	var in usageRecord
+	if err := fastjson.Unmarshal(data, &in); err != nil {
+		return transforms.GroupKey{}, &transforms.RecordError{Stream: UsageRecords, Key: "account_sid=?, category=?, start_date=?", Err: fmt.Errorf("decode: %w", err)}
+	}
+	var f transforms.Fields
+	f.Required("account_sid", in.AccountSID)
+	f.Required("category", in.Category)
+	row := transforms.UsageRow{
+		Date:        f.Date("start_date", in.StartDate),
+		AccountSID:  in.AccountSID,
+		Category:    in.Category,
+		Description: transforms.Str(in.Description),
+		Count:       f.Decimal("count", in.Count),
+		CountUnit:   transforms.Str(in.CountUnit),
+		Usage:       f.Decimal("usage", in.Usage),
+		UsageUnit:   transforms.Str(in.UsageUnit),
+		Price:       f.Decimal("price", in.Price),
+		Currency:    f.Currency("price_unit", in.PriceUnit),
+	}
+	if in.AsOf != nil {
+		row.AsOf = transforms.NullTimestamp{Micros: in.AsOf.UnixMicro(), Valid: true}
+	}
+	if err := f.Err(); err != nil {
+		return transforms.GroupKey{}, &transforms.RecordError{
+			Stream: UsageRecords,
+			Key:    fmt.Sprintf("account_sid=%s, category=%s, start_date=%s", in.AccountSID, in.Category, in.StartDate),
+			Err:    err,
+		}
+	}
+	k := transforms.GroupKey{Stream: UsageRecords, SID: in.AccountSID, Day: row.Date, Item: in.Category}
+	var day [4]byte
+	binary.LittleEndian.PutUint32(day[:], uint32(row.Date))
+	n.Supersede("u", in.AccountSID, string(day[:]), in.Category)
+	n.NoteCategory(in.Category)
+	if !n.Options().KeepZeroRows && row.Count.IsZero() && row.Usage.IsZero() && row.Price.IsZero() {
+		return k, nil
+	}
+	row.BillingAccountSID = n.Billing(in.AccountSID)
+	n.Keep(transforms.RowsOf(n, transforms.UsageTable).Append(&row))
+	return k, nil
 }

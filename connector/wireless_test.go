@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/connector"
 	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/state"
 	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
@@ -29,7 +30,7 @@ func decodeExact(t *testing.T, raw []byte) any {
 
 func TestSIMUsageRoundTripsNestedObjectsExactly(t *testing.T) {
 	e := newEnv(t, twiliotest.Options{Seed: 7, Days: 40, SIMs: 12}, nil)
-	got := e.read(t, configured(t, catalog.FullRefresh, catalog.SIMs, catalog.SIMUsageRecords), nil)
+	got := e.read(t, configured(t, catalog.FullRefresh, connector.SIMs, connector.SIMUsageRecords), nil)
 
 	type key struct{ sim, start string }
 	want := map[key]map[string]any{}
@@ -43,7 +44,7 @@ func TestSIMUsageRoundTripsNestedObjectsExactly(t *testing.T) {
 			want[key{s.SID, start}] = obj
 		}
 	}
-	rows := got.records(catalog.SIMUsageRecords)
+	rows := got.records(connector.SIMUsageRecords)
 	if len(rows) != len(want) {
 		t.Errorf("got %d SIM usage records, Twilio has %d", len(rows), len(want))
 	}
@@ -67,7 +68,7 @@ func TestSIMUsageRoundTripsNestedObjectsExactly(t *testing.T) {
 	if roaming == 0 {
 		t.Error("no record has international roaming: the nested-array check is weak")
 	}
-	if n := len(got.records(catalog.SIMs)); n != len(e.emu.SIMs()) {
+	if n := len(got.records(connector.SIMs)); n != len(e.emu.SIMs()) {
 		t.Errorf("sims stream emitted %d SIMs, Twilio has %d", n, len(e.emu.SIMs()))
 	}
 }
@@ -83,7 +84,7 @@ func TestSIMsOutsideTheWindowCostNoRequest(t *testing.T) {
 		st.Set(s.SID, from.Format(time.RFC3339))
 	}
 	blob.Write(st.Airbyte())
-	e.read(t, configured(t, catalog.Incremental, catalog.SIMUsageRecords), state.Blobs{catalog.SIMUsageRecords: blob.Bytes()})
+	e.read(t, configured(t, catalog.Incremental, connector.SIMUsageRecords), state.Blobs{connector.SIMUsageRecords: blob.Bytes()})
 
 	asked := map[string]bool{}
 	for _, r := range e.emu.Requests() {
@@ -114,22 +115,22 @@ func TestSIMsOutsideTheWindowCostNoRequest(t *testing.T) {
 
 func TestSIMUsageIncrementalAndResume(t *testing.T) {
 	opts := twiliotest.Options{Seed: 9, Days: 70, SIMs: 8}
-	streams := configured(t, catalog.Incremental, catalog.SIMUsageRecords)
+	streams := configured(t, catalog.Incremental, connector.SIMUsageRecords)
 	full := newEnv(t, opts, nil).read(t, streams, nil)
-	want := primaryKeys(t, full.records(catalog.SIMUsageRecords), "sim_sid", "period_start")
+	want := primaryKeys(t, full.records(connector.SIMUsageRecords), "sim_sid", "period_start")
 
 	e := newEnv(t, opts, nil)
-	blob := full.lastState(catalog.SIMUsageRecords)
-	second := e.read(t, streams, state.Blobs{catalog.SIMUsageRecords: blob})
+	blob := full.lastState(connector.SIMUsageRecords)
+	second := e.read(t, streams, state.Blobs{connector.SIMUsageRecords: blob})
 	cursors, err := state.FromAirbyte(blob, "sim_sid", "period_start")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lookback := max(e.cfg.Lookback(), 2)
-	if len(second.records(catalog.SIMUsageRecords)) == 0 {
+	if len(second.records(connector.SIMUsageRecords)) == 0 {
 		t.Error("second read re-read nothing; Twilio's 48 h lag needs a lookback")
 	}
-	for _, row := range second.records(catalog.SIMUsageRecords) {
+	for _, row := range second.records(connector.SIMUsageRecords) {
 		sim := unquote(t, row["sim_sid"])
 		cursor, ok := cursors.Cursor(sim)
 		if !ok {
@@ -150,9 +151,9 @@ func TestSIMUsageIncrementalAndResume(t *testing.T) {
 	if err := ctxKilled.conn.Read(ctx, streams, nil, killed); err == nil {
 		t.Fatal("killed read returned no error")
 	}
-	kept, resumeFrom := killed.committed(catalog.SIMUsageRecords)
-	resumed := ctxKilled.read(t, streams, state.Blobs{catalog.SIMUsageRecords: resumeFrom})
-	got := primaryKeys(t, append(kept, resumed.records(catalog.SIMUsageRecords)...), "sim_sid", "period_start")
+	kept, resumeFrom := killed.committed(connector.SIMUsageRecords)
+	resumed := ctxKilled.read(t, streams, state.Blobs{connector.SIMUsageRecords: resumeFrom})
+	got := primaryKeys(t, append(kept, resumed.records(connector.SIMUsageRecords)...), "sim_sid", "period_start")
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("kill + resume differs (-want +got):\n%s", diff)
 	}
@@ -160,14 +161,14 @@ func TestSIMUsageIncrementalAndResume(t *testing.T) {
 
 func TestLargeFleetSpacesOutStates(t *testing.T) {
 	e := newEnv(t, twiliotest.Options{Seed: 10, Days: 4, SIMs: 700}, nil)
-	got := e.read(t, configured(t, catalog.Incremental, catalog.SIMUsageRecords), nil)
+	got := e.read(t, configured(t, catalog.Incremental, connector.SIMUsageRecords), nil)
 	states := 0
 	for _, m := range got.msgs {
-		if s, ok := m.(protocol.State); ok && s.Stream == catalog.SIMUsageRecords {
+		if s, ok := m.(protocol.State); ok && s.Stream == connector.SIMUsageRecords {
 			states++
 		}
 	}
-	final, err := state.FromAirbyte(got.lastState(catalog.SIMUsageRecords), "sim_sid", "period_start")
+	final, err := state.FromAirbyte(got.lastState(connector.SIMUsageRecords), "sim_sid", "period_start")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestLargeFleetSpacesOutStates(t *testing.T) {
 	if states > read/10 {
 		t.Errorf("%d STATE messages for %d SIMs: each carries every cursor, so this is quadratic", states, read)
 	}
-	if n := len(got.records(catalog.SIMUsageRecords)); n == 0 {
+	if n := len(got.records(connector.SIMUsageRecords)); n == 0 {
 		t.Fatal("no records")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/connector"
 )
 
 // airbyteRecords returns the records of a read, per stream.
@@ -166,15 +167,15 @@ func TestAcceptanceAirbyte(t *testing.T) {
 				}
 			}
 		}
-		if len(seen) != len(catalog.Streams()) {
-			t.Errorf("discover lists %d streams, the catalog has %d", len(seen), len(catalog.Streams()))
+		if len(seen) != len(connector.Catalog()) {
+			t.Errorf("discover lists %d streams, the catalog has %d", len(seen), len(connector.Catalog()))
 		}
 	})
 
 	// Every stream's schema, from discover, compiled.
 	schemas := map[string]map[string]any{}
 	compiled := map[string]interface{ Validate(any) error }{}
-	for _, s := range catalog.Streams() {
+	for _, s := range connector.Catalog() {
 		var doc map[string]any
 		json.Unmarshal(s.Schema, &doc)
 		schemas[s.Name] = doc
@@ -188,7 +189,7 @@ func TestAcceptanceAirbyte(t *testing.T) {
 		}
 		records := airbyteRecords(r.messages)
 		statuses := streamStatuses(r.messages)
-		for _, s := range catalog.Streams() {
+		for _, s := range connector.Catalog() {
 			if len(records[s.Name]) == 0 {
 				t.Errorf("no %s records", s.Name)
 			}
@@ -212,7 +213,7 @@ func TestAcceptanceAirbyte(t *testing.T) {
 
 	t.Run("full_refresh", func(t *testing.T) {
 		var names []string
-		for _, s := range catalog.Streams() {
+		for _, s := range connector.Catalog() {
 			names = append(names, s.Name)
 		}
 		cat := configuredCatalog(t, catalog.FullRefresh, names...)
@@ -251,7 +252,7 @@ func TestAcceptanceAirbyte(t *testing.T) {
 			st := m["state"].(map[string]any)
 			name := st["stream"].(map[string]any)["stream_descriptor"].(map[string]any)["name"].(string)
 			cp := checkpoint{stream: name, state: st, cursors: map[string]string{}}
-			s, _ := catalog.Lookup(name)
+			s, _ := connector.Catalog().Lookup(name)
 			for _, p := range st["stream"].(map[string]any)["stream_state"].(map[string]any)["states"].([]any) {
 				p := p.(map[string]any)
 				cp.cursors[p["partition"].(map[string]any)[s.PartitionKey].(string)] = p["cursor"].(map[string]any)[s.Cursor].(string)
@@ -306,7 +307,7 @@ func TestAcceptanceAirbyte(t *testing.T) {
 		t.Run("from an abnormally large state", func(t *testing.T) {
 			var stateFile []any
 			for _, name := range streams {
-				s, _ := catalog.Lookup(name)
+				s, _ := connector.Catalog().Lookup(name)
 				var parts []any
 				for _, p := range partitionsOf(emu, name) {
 					parts = append(parts, map[string]any{

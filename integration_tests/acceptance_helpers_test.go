@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/connector"
 	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
 )
 
@@ -44,7 +44,7 @@ func dayOf(t *testing.T, v string) time.Time {
 // a cursor to compare with.
 func checkNotBeforeCursors(t *testing.T, stream string, records []map[string]any, cursors map[string]string) int {
 	t.Helper()
-	s, ok := catalog.Lookup(stream)
+	s, ok := connector.Catalog().Lookup(stream)
 	if !ok || s.Cursor == "" {
 		t.Fatalf("stream %s has no cursor", stream)
 	}
@@ -69,7 +69,7 @@ func checkNotBeforeCursors(t *testing.T, stream string, records []map[string]any
 // incrementalStreams are the streams with a cursor.
 func incrementalStreams() []string {
 	var out []string
-	for _, s := range catalog.Streams() {
+	for _, s := range connector.Catalog() {
 		if s.Cursor != "" {
 			out = append(out, s.Name)
 		}
@@ -103,7 +103,7 @@ func withoutVolatile(t *testing.T, records []map[string]any) []string {
 // futureCursor is a cursor far in the future in the layout of stream's
 // cursor.
 func futureCursor(stream string) string {
-	if stream == catalog.SIMUsageRecords {
+	if stream == connector.SIMUsageRecords {
 		return "2999-12-31T00:00:00Z"
 	}
 	return "2999-12-31"
@@ -113,11 +113,11 @@ func futureCursor(stream string) string {
 func partitionsOf(emu *twiliotest.Server, stream string) []string {
 	var out []string
 	switch stream {
-	case catalog.UsageRecords:
+	case connector.UsageRecords:
 		for _, a := range emu.Accounts() {
 			out = append(out, a.SID)
 		}
-	case catalog.SIMUsageRecords:
+	case connector.SIMUsageRecords:
 		for _, s := range emu.SIMs() {
 			out = append(out, s.SID)
 		}

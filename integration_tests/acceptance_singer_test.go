@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/connector"
 )
 
 // singerRecords returns a sync's records per stream.
@@ -80,7 +80,7 @@ func TestAcceptanceSinger(t *testing.T) {
 			}
 		}
 		var want []string
-		for _, s := range catalog.Streams() {
+		for _, s := range connector.Catalog() {
 			want = append(want, s.Name)
 		}
 		if diff := cmp.Diff(want, names); diff != "" {
@@ -94,7 +94,7 @@ func TestAcceptanceSinger(t *testing.T) {
 	states := singerOfType(first.messages, "STATE", "")
 
 	t.Run("sync without a catalog reads every stream", func(t *testing.T) {
-		for _, s := range catalog.Streams() {
+		for _, s := range connector.Catalog() {
 			if len(firstRecords[s.Name]) == 0 {
 				t.Errorf("no %s records", s.Name)
 			}
@@ -160,7 +160,7 @@ func TestAcceptanceSinger(t *testing.T) {
 				"--state", writeJSON(t, "state.json", value))
 			records := singerRecords(r.messages)
 			for name, cursors := range singerCursors(t, value) {
-				if s, _ := catalog.Lookup(name); s.Cursor != "" {
+				if s, _ := connector.Catalog().Lookup(name); s.Cursor != "" {
 					checkNotBeforeCursors(t, name, records[name], cursors)
 				}
 			}
@@ -173,7 +173,7 @@ func TestAcceptanceSinger(t *testing.T) {
 	t.Run("an abnormally large state", func(t *testing.T) {
 		bookmarks := map[string]any{}
 		for _, name := range incrementalStreams() {
-			s, _ := catalog.Lookup(name)
+			s, _ := connector.Catalog().Lookup(name)
 			var parts []any
 			for _, p := range partitionsOf(emu, name) {
 				parts = append(parts, map[string]any{
@@ -198,11 +198,11 @@ func TestAcceptanceSinger(t *testing.T) {
 				md := m["metadata"].(map[string]any)
 				bc := m["breadcrumb"].([]any)
 				switch {
-				case len(bc) == 0 && s["tap_stream_id"] == catalog.UsageRecords:
+				case len(bc) == 0 && s["tap_stream_id"] == connector.UsageRecords:
 					md["replication-method"] = "FULL_TABLE"
-				case len(bc) == 0 && s["tap_stream_id"] != catalog.SIMs:
+				case len(bc) == 0 && s["tap_stream_id"] != connector.SIMs:
 					md["selected"] = false
-				case len(bc) == 2 && s["tap_stream_id"] == catalog.UsageRecords && bc[1] == "uri":
+				case len(bc) == 2 && s["tap_stream_id"] == connector.UsageRecords && bc[1] == "uri":
 					md["selected"] = false
 				}
 			}
@@ -216,19 +216,19 @@ func TestAcceptanceSinger(t *testing.T) {
 				got = append(got, name)
 			}
 			slices.Sort(got)
-			if diff := cmp.Diff([]string{catalog.SIMs, catalog.UsageRecords}, got); diff != "" {
+			if diff := cmp.Diff([]string{connector.SIMs, connector.UsageRecords}, got); diff != "" {
 				t.Errorf("%s: streams read (-want +got):\n%s", flag, diff)
 			}
-			if len(records[catalog.UsageRecords]) != len(firstRecords[catalog.UsageRecords]) {
+			if len(records[connector.UsageRecords]) != len(firstRecords[connector.UsageRecords]) {
 				t.Errorf("%s: FULL_TABLE usage_records gave %d records, the first full run %d", flag,
-					len(records[catalog.UsageRecords]), len(firstRecords[catalog.UsageRecords]))
+					len(records[connector.UsageRecords]), len(firstRecords[connector.UsageRecords]))
 			}
-			for _, rec := range records[catalog.UsageRecords] {
+			for _, rec := range records[connector.UsageRecords] {
 				if _, ok := rec["uri"]; ok {
 					t.Fatalf("%s: deselected property uri was emitted", flag)
 				}
 			}
-			schema := singerOfType(r.messages, "SCHEMA", catalog.UsageRecords)[0]
+			schema := singerOfType(r.messages, "SCHEMA", connector.UsageRecords)[0]
 			if _, ok := schema["bookmark_properties"]; ok {
 				t.Errorf("%s: a FULL_TABLE stream has bookmark_properties", flag)
 			}
@@ -243,7 +243,7 @@ func incrementalCatalog(t *testing.T, cfg string) map[string]any {
 	cat := discoverCatalog(t, cfg)
 	for _, s := range cat["streams"].([]any) {
 		s := s.(map[string]any)
-		st, _ := catalog.Lookup(s["tap_stream_id"].(string))
+		st, _ := connector.Catalog().Lookup(s["tap_stream_id"].(string))
 		for _, m := range s["metadata"].([]any) {
 			m := m.(map[string]any)
 			if len(m["breadcrumb"].([]any)) == 0 {

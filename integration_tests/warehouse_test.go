@@ -66,7 +66,7 @@ func TestSyncTwiceAndReadLoadAgree(t *testing.T) {
 		}
 		if i == 0 {
 			sums := tableChecksums(t, db)
-			if strings.HasPrefix(sums[transforms.UsageDaily], "0 rows") || strings.HasPrefix(sums[transforms.SIMUsageDaily], "0 rows") {
+			if strings.HasPrefix(sums[transforms.UsageDaily], "0 rows") || strings.HasPrefix(sums["twilio_sim_usage_daily"], "0 rows") {
 				t.Fatalf("first sync loaded nothing: %v", sums)
 			}
 		}

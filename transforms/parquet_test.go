@@ -9,24 +9,49 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/google/go-cmp/cmp"
 	"github.com/parquet-go/parquet-go"
-
-	"github.com/twilio-elt/twilio-elt/catalog"
 )
+
+const (
+	mainSID = "AC00000000000000000000000000000001"
+	subSID  = "AC00000000000000000000000000000002"
+)
+
+// testUsageRows are the usage rows of the Parquet tests: a negative price,
+// the largest DECIMAL(38, 9), NULLs.
+func testUsageRows(t testing.TB) []UsageRow {
+	t.Helper()
+	dec := func(s string) NullDecimal {
+		n, err := ParseDecimal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NullDecimal{Num: n, Valid: true}
+	}
+	day := func(s string) arrow.Date32 {
+		d, _ := time.Parse(time.DateOnly, s)
+		return arrow.Date32FromTime(d)
+	}
+	asOf := time.Date(2026, 1, 6, 1, 2, 3, 456789000, time.UTC)
+	return []UsageRow{
+		{Date: day("2026-01-05"), AccountSID: subSID, BillingAccountSID: mainSID, Category: "sms",
+			Description: NullString{"SMS", true}, Count: dec("12"), CountUnit: NullString{"messages", true},
+			Usage: dec("12.5"), UsageUnit: NullString{"messages", true}, Price: dec("-0.00750"), Currency: "USD",
+			AsOf: NullTimestamp{asOf.UnixMicro(), true}},
+		{Date: day("1999-12-31"), AccountSID: mainSID, BillingAccountSID: mainSID, Category: "totalprice",
+			Price: dec("99999999999999999999999999999.999999999"), Currency: "USD"},
+	}
+}
 
 // usageParquet returns a Parquet file of usage rows written by WriteParquet.
 func usageParquet(t *testing.T) []byte {
 	t.Helper()
-	n := NewNormalizer(Options{MainAccountSID: mainSID})
-	defer n.Release()
-	for _, rec := range []string{
-		`{"account_sid":"` + subSID + `","category":"sms","description":"SMS","start_date":"2026-01-05","count":12,"count_unit":"messages","usage":12.5,"usage_unit":"messages","price":-0.00750,"price_unit":"usd","as_of":"2026-01-06T01:02:03.456789Z"}`,
-		`{"account_sid":"` + mainSID + `","category":"totalprice","start_date":"1999-12-31","price":"99999999999999999999999999999.999999999","price_unit":"USD"}`,
-	} {
-		if _, err := n.Add(catalog.UsageRecords, []byte(rec)); err != nil {
-			t.Fatal(err)
-		}
+	b := NewRowBuilder(nil, UsageTable.Columns)
+	defer b.Release()
+	rows := testUsageRows(t)
+	for i := range rows {
+		b.Append(&rows[i])
 	}
-	rec := flush(t, n)[UsageDaily]
+	rec := b.Flush(time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC))
 	defer rec.Release()
 	var buf bytes.Buffer
 	if err := WriteParquet(&buf, rec.Schema(), []arrow.RecordBatch{rec}, ParquetOptions{}); err != nil {

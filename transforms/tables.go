@@ -1,8 +1,16 @@
-// Package transforms turns the connector's records into the normalized
-// warehouse tables: one Arrow schema per table (which drives the DuckDB
-// DDL, the BigQuery schema and the Parquet files alike), a Normalizer
-// that builds bounded Arrow batches from records, exact decimal parsing
-// for money, and Parquet writing.
+// Package transforms is the machinery that turns the connector's records
+// into warehouse tables, and the tables the cost model shares: a table is
+// a TableDef — its warehouse.Table and its columns, one list of Columns
+// that gives the Arrow schema (which drives the DuckDB DDL, the BigQuery
+// schema and the Parquet files alike) and the Arrow batches; a Normalizer
+// that each stream's normalizer (in the connector's stream registry)
+// appends Go rows to, in bounded batches; exact decimal parsing for money;
+// the usage category taxonomy; and Parquet writing.
+//
+// The streams' own tables are declared with their streams, in package
+// connector. Declared here are the tables more than a stream needs:
+// twilio_usage_daily, the cost model's input (UsageTable, with its row
+// type UsageRow), and the category taxonomy.
 //
 // Money is DECIMAL(38, 9), parsed from the record's decimal text, never
 // through a float; a value with more than 9 non-zero decimal places is an
@@ -11,28 +19,19 @@
 package transforms
 
 import (
-	"slices"
-
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/twilio-elt/twilio-elt/internal/warehouse"
 )
 
-// Table names.
+// Names of the tables declared here, and the columns every table has.
 const (
-	Accounts        = "twilio_accounts"
-	UsageDaily      = "twilio_usage_daily"
-	SIMs            = "twilio_sims"
-	SIMUsageDaily   = "twilio_sim_usage_daily"
-	SIMUsageRoaming = "twilio_sim_usage_roaming"
+	UsageDaily = "twilio_usage_daily"
 	// UsageCategories and CategoryAncestors are the category taxonomy
 	// (see taxonomy.go and docs/cost-model.md).
 	UsageCategories   = "twilio_usage_categories"
 	CategoryAncestors = "twilio_usage_category_ancestors"
 	LoadedAtColumn    = "_loaded_at"
-	usageDateColumn   = "usage_date"
-	accountSIDColumn  = "account_sid"
-	simSIDColumn      = "sim_sid"
 )
 
 // Arrow types of the warehouse's column types.
@@ -58,169 +57,86 @@ func schema(fields ...arrow.Field) *arrow.Schema {
 	return arrow.NewSchema(fields, nil)
 }
 
-var tables = []warehouse.Table{
-	{
-		Name: Accounts,
-		Schema: schema(
-			key("account_sid", String),
-			col("parent_account_sid", String),
-			col("friendly_name", String),
-			col("display_name", String),
-			col("status", String),
-			col("type", String),
-			key("is_main", Bool),
-			col("created_at", Timestamp),
-			col("updated_at", Timestamp),
-		),
-		Key: []string{"account_sid"},
-		// Replaced whole by the first batch of a read; a later batch
-		// replaces the accounts it has records of.
-		Group: []string{"account_sid"},
-	},
-	{
-		Name: UsageDaily,
-		Schema: schema(
-			key("usage_date", Date),
-			key("account_sid", String),
-			col("billing_account_sid", String),
-			key("category", String),
-			col("description", String),
-			col("count", Decimal),
-			col("count_unit", String),
-			col("usage", Decimal),
-			col("usage_unit", String),
-			col("price", Decimal),
-			col("currency", String),
-			col("as_of", Timestamp),
-		),
-		Key:         []string{"account_sid", "category", "usage_date"},
-		Group:       []string{"account_sid", "usage_date"},
-		PartitionBy: usageDateColumn,
-		ClusterBy:   []string{"account_sid", "category"},
-	},
-	{
-		Name: SIMs,
-		Schema: schema(
-			key("sim_sid", String),
-			col("account_sid", String),
-			col("unique_name", String),
-			col("friendly_name", String),
-			col("iccid", String),
-			col("e_id", String),
-			col("rate_plan_sid", String),
-			col("status", String),
-			col("created_at", Timestamp),
-			col("updated_at", Timestamp),
-		),
-		Key:   []string{"sim_sid"},
-		Group: []string{"sim_sid"},
-	},
-	{
-		Name: SIMUsageDaily,
-		Schema: schema(
-			key("usage_date", Date),
-			key("sim_sid", String),
-			col("account_sid", String),
-			col("currency", String),
-			col("data_units", String),
-			col("data_total", Int64),
-			col("data_upload", Int64),
-			col("data_download", Int64),
-			col("data_billed", Decimal),
-			col("data_home_total", Int64),
-			col("data_home_billed", Decimal),
-			col("data_national_roaming_total", Int64),
-			col("data_national_roaming_billed", Decimal),
-			col("data_international_roaming_total", Int64),
-			col("data_international_roaming_billed", Decimal),
-			col("commands_total", Int64),
-			col("commands_from_sim", Int64),
-			col("commands_to_sim", Int64),
-			col("commands_billed", Decimal),
-			col("commands_home_total", Int64),
-			col("commands_home_billed", Decimal),
-			col("commands_national_roaming_total", Int64),
-			col("commands_national_roaming_billed", Decimal),
-			col("commands_international_roaming_total", Int64),
-			col("commands_international_roaming_billed", Decimal),
-		),
-		Key:         []string{"sim_sid", "usage_date"},
-		Group:       []string{"sim_sid", "usage_date"},
-		PartitionBy: usageDateColumn,
-		ClusterBy:   []string{"sim_sid"},
-	},
-	{
-		Name: SIMUsageRoaming,
-		Schema: schema(
-			key("usage_date", Date),
-			key("sim_sid", String),
-			key("country", String),
-			col("account_sid", String),
-			col("currency", String),
-			col("data_total", Int64),
-			col("data_upload", Int64),
-			col("data_download", Int64),
-			col("data_billed", Decimal),
-			col("commands_total", Int64),
-			col("commands_from_sim", Int64),
-			col("commands_to_sim", Int64),
-			col("commands_billed", Decimal),
-		),
-		Key:         []string{"sim_sid", "usage_date", "country"},
-		Group:       []string{"sim_sid", "usage_date"},
-		PartitionBy: usageDateColumn,
-		ClusterBy:   []string{"sim_sid"},
-	},
-	{
-		Name: UsageCategories,
-		Schema: schema(
-			key("category", String),
-			col("parent", String),
-			key("is_rollup", Bool),
-			key("is_overlay", Bool),
-			key("is_known", Bool),
-			key("hierarchy", String),
-			key("service_group", String),
-			key("service_name", String),
-			key("service_category", String),
-			key("service_subcategory", String),
-			key("charge_frequency", String),
-			col("description", String),
-		),
-		Key:        []string{"category"},
-		Group:      []string{"category"},
-		UniqueKeys: true,
-	},
-	{
-		Name: CategoryAncestors,
-		Schema: schema(
-			key("category", String),
-			key("ancestor", String),
-			key("distance", Int64),
-		),
-		Key:        []string{"category", "ancestor"},
-		Group:      []string{"category"},
-		UniqueKeys: true,
-	},
+// UsageRow is one row of twilio_usage_daily: one account's usage of one
+// category on one UTC day. Empty BillingAccountSID and Currency are NULL.
+type UsageRow struct {
+	Date                 arrow.Date32
+	AccountSID           string
+	BillingAccountSID    string
+	Category             string
+	Description          NullString
+	Count, Usage, Price  NullDecimal
+	CountUnit, UsageUnit NullString
+	Currency             string
+	AsOf                 NullTimestamp
 }
 
-// Tables returns the warehouse tables, in a stable order.
+// UsageTable is twilio_usage_daily, which the usage_records stream loads
+// and the cost model reads.
+var UsageTable = NewTableDef(warehouse.Table{
+	Name:        UsageDaily,
+	Key:         []string{"account_sid", "category", "usage_date"},
+	Group:       []string{"account_sid", "usage_date"},
+	PartitionBy: "usage_date",
+	ClusterBy:   []string{"account_sid", "category"},
+},
+	DateColumn("usage_date", func(r *UsageRow) arrow.Date32 { return r.Date }),
+	StringColumn("account_sid", func(r *UsageRow) string { return r.AccountSID }),
+	OptionalString("billing_account_sid", func(r *UsageRow) string { return r.BillingAccountSID }),
+	StringColumn("category", func(r *UsageRow) string { return r.Category }),
+	NullStringColumn("description", func(r *UsageRow) NullString { return r.Description }),
+	NullDecimalColumn("count", func(r *UsageRow) NullDecimal { return r.Count }),
+	NullStringColumn("count_unit", func(r *UsageRow) NullString { return r.CountUnit }),
+	NullDecimalColumn("usage", func(r *UsageRow) NullDecimal { return r.Usage }),
+	NullStringColumn("usage_unit", func(r *UsageRow) NullString { return r.UsageUnit }),
+	NullDecimalColumn("price", func(r *UsageRow) NullDecimal { return r.Price }),
+	OptionalString("currency", func(r *UsageRow) string { return r.Currency }),
+	NullTimestampColumn("as_of", func(r *UsageRow) NullTimestamp { return r.AsOf }),
+)
+
+// CategoriesTable is twilio_usage_categories: the taxonomy, one row per
+// category (see docs/cost-model.md).
+var CategoriesTable = NewTableDef(warehouse.Table{
+	Name:       UsageCategories,
+	Key:        []string{"category"},
+	Group:      []string{"category"},
+	UniqueKeys: true,
+},
+	StringColumn("category", func(c *Category) string { return c.Name }),
+	OptionalString("parent", func(c *Category) string { return c.Parent }),
+	BoolColumn("is_rollup", func(c *Category) bool { return c.Rollup }),
+	BoolColumn("is_overlay", func(c *Category) bool { return c.Overlay }),
+	BoolColumn("is_known", func(c *Category) bool { return c.Known }),
+	StringColumn("hierarchy", func(c *Category) string { return c.Hierarchy }),
+	StringColumn("service_group", func(c *Category) string { return c.ServiceGroup }),
+	StringColumn("service_name", func(c *Category) string { return c.ServiceName }),
+	StringColumn("service_category", func(c *Category) string { return c.ServiceCategory }),
+	StringColumn("service_subcategory", func(c *Category) string { return c.ServiceSubcategory }),
+	StringColumn("charge_frequency", func(c *Category) string { return c.ChargeFrequency }),
+	OptionalString("description", func(c *Category) string { return c.Description }),
+)
+
+// Ancestor is one row of twilio_usage_category_ancestors.
+type Ancestor struct {
+	Category, Ancestor string
+	Distance           int64 // 1 for the parent
+}
+
+// AncestorsTable is twilio_usage_category_ancestors: every category with
+// each of its ancestors.
+var AncestorsTable = NewTableDef(warehouse.Table{
+	Name:       CategoryAncestors,
+	Key:        []string{"category", "ancestor"},
+	Group:      []string{"category"},
+	UniqueKeys: true,
+},
+	StringColumn("category", func(a *Ancestor) string { return a.Category }),
+	StringColumn("ancestor", func(a *Ancestor) string { return a.Ancestor }),
+	Int64Column("distance", func(a *Ancestor) int64 { return a.Distance }),
+)
+
+// Tables returns the tables declared here: the usage table and the
+// taxonomy.
 func Tables() []warehouse.Table {
-	out := slices.Clone(tables)
-	for i := range out {
-		out[i].Key = slices.Clone(out[i].Key)
-		out[i].Group = slices.Clone(out[i].Group)
-		out[i].ClusterBy = slices.Clone(out[i].ClusterBy)
-	}
-	return out
-}
-
-// Table returns the table called name.
-func Table(name string) (warehouse.Table, bool) {
-	for _, t := range Tables() {
-		if t.Name == name {
-			return t, true
-		}
-	}
-	return warehouse.Table{}, false
+	return []warehouse.Table{UsageTable.Table, CategoriesTable.Table, AncestorsTable.Table}
 }

@@ -21,7 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twilio-elt/twilio-elt/catalog"
 	"github.com/twilio-elt/twilio-elt/connector"
 	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/protocol/airbyte"
@@ -442,7 +441,7 @@ func runAirbyte(ctx context.Context, cmd string, args []string, sys IO) int {
 	if err != nil {
 		return a.fail(protocol.ConfigError, fmt.Sprintf("cannot read catalog file %s: %v", *catalogPath, err), err)
 	}
-	streams, err := catalog.ParseConfigured(catBytes)
+	streams, err := connector.Catalog().ParseConfigured(catBytes)
 	if err != nil {
 		return a.fail(protocol.ConfigError, fmt.Sprintf("catalog file %s is invalid: %s", *catalogPath, oneLine(err)), err)
 	}

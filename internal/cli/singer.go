@@ -132,7 +132,7 @@ func TapMain(ctx context.Context, args []string, sys IO) int {
 		w = singer.NewWriter(sys.Stdout, sys.Stderr, nil, nil, append(tc.secrets, cfg.Secrets()...)...)
 	}
 	if *discover {
-		cat, err := singer.Discover()
+		cat, err := singer.Discover(connector.Catalog())
 		if err != nil {
 			return fail("discover: %v", err)
 		}
@@ -141,7 +141,7 @@ func TapMain(ctx context.Context, args []string, sys IO) int {
 	}
 
 	// Streams: from the catalog, else all of them.
-	sels := singer.All()
+	sels := singer.All(connector.Catalog())
 	catFile := *catalogPath
 	switch {
 	case catFile != "" && *propertiesPath != "" && catFile != *propertiesPath:
@@ -154,7 +154,7 @@ func TapMain(ctx context.Context, args []string, sys IO) int {
 		if err != nil {
 			return fail("cannot read catalog file %s: %v", catFile, err)
 		}
-		if sels, err = singer.ParseCatalog(b); err != nil {
+		if sels, err = singer.ParseCatalog(b, connector.Catalog()); err != nil {
 			return fail("catalog file %s is invalid: %s", catFile, oneLine(err))
 		}
 	}

@@ -524,7 +524,7 @@ func progress(w io.Writer, l *pipeline.Loader, api *twilio.Client) (stop func())
 			case <-t.C:
 				s, a := l.Stats(), api.Stats()
 				fmt.Fprintf(w, "\r\033[Kaccounts with usage %d/%d · rows %d · records %d · requests %d · rate-limit waits %d",
-					s.UsageSeen, s.Accounts, totalRows(s), s.Records, a.Requests, a.RateLimitWaits)
+					s.Streams[connector.UsageRecords].Partitions, s.Streams[connector.Accounts].Records, totalRows(s), s.Records, a.Requests, a.RateLimitWaits)
 			}
 		}
 	}()

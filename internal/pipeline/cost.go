@@ -186,6 +186,12 @@ func usageByDay(rec arrow.RecordBatch) (map[costmodel.DayKey][]costmodel.Usage, 
 		}
 		return strs[i].Value(row)
 	}
+	nstr := func(i, row int) transforms.NullString {
+		if strs[i].IsNull(row) {
+			return transforms.NullString{}
+		}
+		return transforms.NullString{S: strs[i].Value(row), Valid: true}
+	}
 	dec := func(i, row int) transforms.NullDecimal {
 		if decs[i].IsNull(row) {
 			return transforms.NullDecimal{}
@@ -196,9 +202,9 @@ func usageByDay(rec arrow.RecordBatch) (map[costmodel.DayKey][]costmodel.Usage, 
 		k := costmodel.DayKey{AccountSID: str(1, row), Date: date.Value(row)}
 		out[k] = append(out[k], costmodel.Usage{
 			Date: k.Date, AccountSID: k.AccountSID,
-			Category: str(2, row), Description: str(3, row),
-			Count: dec(4, row), CountUnit: str(5, row),
-			Usage: dec(6, row), UsageUnit: str(7, row),
+			Category: str(2, row), Description: nstr(3, row),
+			Count: dec(4, row), CountUnit: nstr(5, row),
+			Usage: dec(6, row), UsageUnit: nstr(7, row),
 			Price: dec(8, row), Currency: str(9, row),
 			BillingAccountSID: str(10, row),
 		})

@@ -26,10 +26,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/connector"
 	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/raw"
@@ -99,15 +101,22 @@ const DefaultMaxRows = 64 << 10
 
 // Stats counts what a Loader did.
 type Stats struct {
-	Records   int64            // records received
-	Rows      map[string]int64 // rows committed per table
-	Commits   int64
-	States    int64 // STATEs committed
-	Accounts  int64 // accounts records received
-	UsageSeen int64 // accounts whose usage records arrived
-	// UsageFrom and UsageTo span the days of the usage records received
-	// (zero when none).
+	Records int64            // records received
+	Rows    map[string]int64 // rows committed per table
+	Commits int64
+	States  int64 // STATEs committed
+	// Streams counts the records received per stream.
+	Streams map[string]StreamStats
+	// UsageFrom and UsageTo span the days of the records received of the
+	// streams whose days feed the cost model (zero when none): the days
+	// whose cost the run attributed.
 	UsageFrom, UsageTo time.Time
+}
+
+// StreamStats counts one stream's records of a run.
+type StreamStats struct {
+	Records    int64
+	Partitions int64 // partitions (accounts, SIMs) with records
 }
 
 // Loader turns messages into committed batches. It is safe for
@@ -124,7 +133,8 @@ type Loader struct {
 	pending    []protocol.State
 	lastCommit time.Time
 	stats      Stats
-	usageSeen  map[string]bool
+	// partitions holds, per stream, the partitions seen.
+	partitions map[string]map[string]bool
 	sourceErrs []string
 	failed     error
 	cost       *costState
@@ -173,7 +183,7 @@ func NewLoader(dest Store, opts Options) *Loader {
 		states:     map[string]json.RawMessage{},
 		lastCommit: opts.Now(),
 		stats:      Stats{Rows: map[string]int64{}},
-		usageSeen:  map[string]bool{},
+		partitions: map[string]map[string]bool{},
 		cost:       newCostState(opts.Accounts),
 		batch:      map[transforms.GroupKey]bool{},
 		continued:  map[costmodel.DayKey]map[string]bool{},
@@ -185,10 +195,8 @@ func (l *Loader) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.stats
-	s.Rows = map[string]int64{}
-	for k, v := range l.stats.Rows {
-		s.Rows[k] = v
-	}
+	s.Rows = maps.Clone(l.stats.Rows)
+	s.Streams = maps.Clone(l.stats.Streams)
 	return s
 }
 
@@ -211,7 +219,11 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 	switch m := m.(type) {
 	case protocol.Record:
 		l.stats.Records++
-		k, err := l.norm.Add(m.Stream, m.Data)
+		s, ok := connector.Lookup(m.Stream)
+		if !ok {
+			return fmt.Errorf("load: a %s record: no warehouse table takes this stream; nothing of this batch was committed", m.Stream)
+		}
+		k, err := s.Normalize(l.norm, m.Data)
 		if err != nil {
 			return fmt.Errorf("load: %w; nothing of this batch was committed", err)
 		}
@@ -220,34 +232,19 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 				return err
 			}
 		}
-		switch m.Stream {
-		case catalog.Accounts:
-			l.stats.Accounts++
-		case catalog.UsageRecords:
-			if !l.usageSeen[k.SID] {
-				l.usageSeen[k.SID] = true
-				l.stats.UsageSeen++
-			}
-			day := k.Day.ToTime().UTC()
-			if l.stats.UsageFrom.IsZero() || day.Before(l.stats.UsageFrom) {
-				l.stats.UsageFrom = day
-			}
-			if day.After(l.stats.UsageTo) {
-				l.stats.UsageTo = day
-			}
-		}
-		l.see(k)
+		l.count(s, k)
+		l.see(s, k)
 		if l.norm.Rows() >= 2*l.opts.MaxRows {
 			return l.commit(ctx)
 		}
 	case protocol.State:
-		if k, ok := transforms.WholeTable(m.Stream); ok {
-			// A full-refresh stream that ended with no records: its table
-			// is replaced by nothing.
-			l.see(k)
-		}
-		if m.Stream == catalog.Accounts {
-			l.cost.accountsEnded()
+		if s, ok := connector.Lookup(m.Stream); ok && s.Replace == connector.ReplaceSnapshot {
+			// A snapshot that ended with no records: its tables are
+			// replaced by nothing.
+			l.see(s, transforms.GroupKey{Stream: m.Stream})
+			if slices.ContainsFunc(s.Tables, func(t warehouse.Table) bool { return t.Name == connector.AccountsTable }) {
+				l.cost.accountsEnded()
+			}
 		}
 		l.states[m.Stream] = m.Data
 		l.pending = append(l.pending, m)
@@ -263,22 +260,52 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 	return nil
 }
 
-// see notes that a record of group k arrived. The first batch of the run
-// to see a group replaces it. A later batch that sees it again replaces
-// it again, with what it holds of the group: a SIM's day is one record,
-// the last one wins; a usage day is many records, so the batch also
-// carries the rows earlier batches committed that none of its records
-// supersede (see carry).
-func (l *Loader) see(k transforms.GroupKey) {
-	if whole, ok := transforms.WholeTable(k.Stream); ok {
-		// The first batch of the stream replaces its table; a later one
-		// replaces the records it holds.
+// count adds a record of stream s to the stats.
+func (l *Loader) count(s *connector.Stream, k transforms.GroupKey) {
+	if l.stats.Streams == nil {
+		l.stats.Streams = map[string]StreamStats{}
+	}
+	st := l.stats.Streams[s.Name]
+	st.Records++
+	if k.SID != "" {
+		seen := l.partitions[s.Name]
+		if seen == nil {
+			seen = map[string]bool{}
+			l.partitions[s.Name] = seen
+		}
+		if !seen[k.SID] {
+			seen[k.SID] = true
+			st.Partitions++
+		}
+	}
+	l.stats.Streams[s.Name] = st
+	if s.Costed {
+		day := k.Day.ToTime().UTC()
+		if l.stats.UsageFrom.IsZero() || day.Before(l.stats.UsageFrom) {
+			l.stats.UsageFrom = day
+		}
+		if day.After(l.stats.UsageTo) {
+			l.stats.UsageTo = day
+		}
+	}
+}
+
+// see notes that a record of group k of stream s arrived. The first batch
+// of the run to see a group replaces it. A later batch that sees it again
+// replaces it again, with what it holds of the group: a snapshot's later
+// batches replace their records, a day of one record (a SIM's) is
+// replaced by the last, and a day of many records (an account's usage)
+// also carries the rows earlier batches committed that none of its
+// records supersede (see carry).
+func (l *Loader) see(s *connector.Stream, k transforms.GroupKey) {
+	if s.Replace == connector.ReplaceSnapshot {
+		whole := transforms.GroupKey{Stream: k.Stream}
 		switch {
 		case l.groups.firstSight(whole):
-			l.replace = append(l.replace, whole.Groups()...)
+			l.replace = append(l.replace, s.Groups(whole)...)
 			l.batch[whole] = true
 		case !l.batch[whole] && k.SID != "":
-			l.replace = append(l.replace, k.Groups()...)
+			l.replace = append(l.replace, s.Groups(k)...)
 		}
 		return
 	}
@@ -286,20 +313,20 @@ func (l *Loader) see(k transforms.GroupKey) {
 	k.Item = ""
 	first := l.groups.firstSight(k)
 	if first {
-		l.replace = append(l.replace, k.Groups()...)
+		l.replace = append(l.replace, s.Groups(k)...)
 	}
 	fresh, seen := l.batch[k]
 	if !seen {
 		fresh = first
 		l.batch[k] = fresh
 		if !fresh {
-			l.replace = append(l.replace, k.Groups()...)
+			l.replace = append(l.replace, s.Groups(k)...)
 		}
 	}
-	if k.Stream == catalog.UsageRecords {
+	if s.Costed {
 		day := costmodel.DayKey{AccountSID: k.SID, Date: k.Day}
 		l.cost.touch(day)
-		if !fresh {
+		if !fresh && s.Replace == connector.ReplaceDayOfMany {
 			if l.continued[day] == nil {
 				l.continued[day] = map[string]bool{}
 			}
@@ -503,9 +530,10 @@ func newTracker() *tracker {
 	return &tracker{whole: map[string]bool{}, days: map[trackKey]*daySet{}}
 }
 
-// firstSight reports whether k is new to the run, and remembers it.
+// firstSight reports whether k is new to the run, and remembers it. A key
+// with no SID is a whole snapshot.
 func (t *tracker) firstSight(k transforms.GroupKey) bool {
-	if _, ok := transforms.WholeTable(k.Stream); ok {
+	if k.SID == "" {
 		if t.whole[k.Stream] {
 			return false
 		}

@@ -249,6 +249,15 @@ func TestNotAnAirbyteMessage(t *testing.T) {
 	}
 }
 
+// A record of a stream no table takes fails the load, naming the stream.
+func TestRecordOfAnUnknownStream(t *testing.T) {
+	in := `{"type":"RECORD","record":{"stream":"calls","data":{},"emitted_at":1}}` + "\n"
+	_, err := Load(context.Background(), strings.NewReader(in), newRecorder(t), Options{})
+	if err == nil || !strings.Contains(err.Error(), "calls") || !strings.Contains(err.Error(), "no warehouse table") {
+		t.Fatalf("Load error = %v, want one naming the stream", err)
+	}
+}
+
 func TestTrackerDays(t *testing.T) {
 	tr := newTracker()
 	k := func(day int32) transforms.GroupKey {

@@ -16,6 +16,7 @@ import (
 	fastjson "github.com/goccy/go-json"
 
 	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/connector"
 	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/state"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse"
@@ -196,7 +197,7 @@ func SyncWith(ctx context.Context, src Source, dest Destination, opts Options, s
 	if started != nil {
 		started(l)
 	}
-	readErr := src.Read(ctx, catalog.All(), state.Blobs(stored), l.Writer(ctx))
+	readErr := src.Read(ctx, connector.Catalog().All(), state.Blobs(stored), l.Writer(ctx))
 	if readErr != nil && ctx.Err() != nil {
 		l.Abort()
 		return l.Stats(), readErr
@@ -227,10 +228,7 @@ func LoadRaw(ctx context.Context, dir string, dest Destination, opts Options) (S
 	if err := setup(ctx, dest, &opts); err != nil {
 		return Stats{}, err
 	}
-	var order []string
-	for _, s := range catalog.Streams() {
-		order = append(order, s.Name)
-	}
+	order := connector.Catalog().Names()
 	total := Stats{Rows: map[string]int64{}}
 	opts.Archive = nil
 	var stateless []string

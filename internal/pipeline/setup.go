@@ -3,17 +3,27 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/twilio-elt/twilio-elt/connector"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse"
 	"github.com/twilio-elt/twilio-elt/transforms"
 	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
 )
 
-// Tables returns every table the loader writes: the normalized tables
-// and the cost model's.
+// Tables returns every table the loader writes, each once: the streams'
+// (the connector's registry), the category taxonomy and the cost model's.
 func Tables() []warehouse.Table {
-	return append(transforms.Tables(), costmodel.Tables()...)
+	var out []warehouse.Table
+	seen := map[string]bool{}
+	for _, t := range slices.Concat(connector.Tables(), transforms.Tables(), costmodel.Tables()) {
+		if !seen[t.Name] {
+			seen[t.Name] = true
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // setup readies dest for a run: it creates the tables and the cost

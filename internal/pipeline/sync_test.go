@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/twilio-elt/twilio-elt/catalog"
 	"github.com/twilio-elt/twilio-elt/connector"
 	"github.com/twilio-elt/twilio-elt/internal/pipeline"
 	"github.com/twilio-elt/twilio-elt/internal/protocol"
@@ -85,7 +84,7 @@ func TestSyncReadLoadAndRawAgree(t *testing.T) {
 	if err := archive.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if stats.Rows[transforms.UsageDaily] == 0 || stats.Rows[transforms.SIMUsageDaily] == 0 || stats.Rows[transforms.SIMUsageRoaming] == 0 || stats.Commits < 3 {
+	if stats.Rows[transforms.UsageDaily] == 0 || stats.Rows["twilio_sim_usage_daily"] == 0 || stats.Rows["twilio_sim_usage_roaming"] == 0 || stats.Commits < 3 {
 		t.Fatalf("first sync loaded too little to prove anything: %+v", stats)
 	}
 	once := checksums(t, synced)
@@ -116,7 +115,7 @@ func TestSyncReadLoadAndRawAgree(t *testing.T) {
 	// read | load
 	var out bytes.Buffer
 	w := airbyte.NewWriter(&out)
-	if err := conn.Read(ctx, catalog.All(), state.Blobs{}, w); err != nil {
+	if err := conn.Read(ctx, connector.Catalog().All(), state.Blobs{}, w); err != nil {
 		t.Fatal(err)
 	}
 	w.Flush()
@@ -170,7 +169,7 @@ func TestCostTablesEqualARebuildAfterReplays(t *testing.T) {
 	conn, cfg := newConnector(t, emu)
 	var first bytes.Buffer
 	w := airbyte.NewWriter(&first)
-	if err := conn.Read(ctx, catalog.All(), state.Blobs{}, w); err != nil {
+	if err := conn.Read(ctx, connector.Catalog().All(), state.Blobs{}, w); err != nil {
 		t.Fatal(err)
 	}
 	w.Flush()
@@ -194,7 +193,7 @@ func TestCostTablesEqualARebuildAfterReplays(t *testing.T) {
 		if err := d.Decode(&m); err != nil {
 			t.Fatal(err)
 		}
-		if m.Type != "RECORD" || m.Record.Stream != catalog.UsageRecords {
+		if m.Type != "RECORD" || m.Record.Stream != connector.UsageRecords {
 			return nil
 		}
 		return m.Record.Data
@@ -219,7 +218,7 @@ func TestCostTablesEqualARebuildAfterReplays(t *testing.T) {
 		return transforms.FormatDecimal(a.Add(b))
 	}
 	line := func(data map[string]any) string {
-		b, err := json.Marshal(map[string]any{"type": "RECORD", "record": map[string]any{"stream": catalog.UsageRecords, "data": data, "emitted_at": 1767225600000}})
+		b, err := json.Marshal(map[string]any{"type": "RECORD", "record": map[string]any{"stream": connector.UsageRecords, "data": data, "emitted_at": 1767225600000}})
 		if err != nil {
 			t.Fatal(err)
 		}

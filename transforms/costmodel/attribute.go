@@ -204,10 +204,10 @@ func (a *Attributor) Attribute(d Day, accounts Accounts, costs []Cost) ([]Cost, 
 			s, parent := &sums[p], rows[p]
 			s.any = true
 			s.price = s.price.Add(price(r))
-			if r.UsageUnit != "" && r.UsageUnit == parent.UsageUnit && r.Usage.Valid {
+			if r.UsageUnit.S != "" && r.UsageUnit.S == parent.UsageUnit.S && r.Usage.Valid {
 				s.usage = add(s.usage, r.Usage)
 			}
-			if r.CountUnit != "" && r.CountUnit == parent.CountUnit && r.Count.Valid {
+			if r.CountUnit.S != "" && r.CountUnit.S == parent.CountUnit.S && r.Count.Valid {
 				s.count = add(s.count, r.Count)
 			}
 			break
@@ -249,7 +249,7 @@ func (a *Attributor) Attribute(d Day, accounts Accounts, costs []Cost) ([]Cost, 
 			ServiceSubcategory: c.ServiceSubcategory,
 			ChargeFrequency:    c.ChargeFrequency,
 		}
-		description := cmp.Or(r.Description, c.Description, r.Category)
+		description := cmp.Or(r.Description.S, c.Description, r.Category)
 		switch kind {
 		case Unattributed:
 			out.Category = "Unattributed"
@@ -260,16 +260,16 @@ func (a *Attributor) Attribute(d Day, accounts Accounts, costs []Cost) ([]Cost, 
 			out.Category = r.Category + " (other)"
 			out.Description = description + ": beyond the categories it lists"
 			out.Usage = sub(r.Usage, s.usage)
-			out.UsageUnit = r.UsageUnit
+			out.UsageUnit = r.UsageUnit.S
 			out.Count = sub(r.Count, s.count)
-			out.CountUnit = r.CountUnit
+			out.CountUnit = r.CountUnit.S
 		default:
 			out.Category = r.Category
 			out.Description = description
 			out.Usage = r.Usage
-			out.UsageUnit = r.UsageUnit
+			out.UsageUnit = r.UsageUnit.S
 			out.Count = r.Count
-			out.CountUnit = r.CountUnit
+			out.CountUnit = r.CountUnit.S
 		}
 		costs = append(costs, out)
 	}

@@ -126,7 +126,7 @@ func TestAttribute(t *testing.T) {
 			d := Day{AccountSID: sub, Date: date}
 			for _, r := range tc.rows {
 				d.Usage = append(d.Usage, Usage{Date: date, AccountSID: sub, Category: r.category,
-					Price: num(t, r.price), Usage: num(t, r.usage), UsageUnit: r.unit, Currency: "usd"})
+					Price: num(t, r.price), Usage: num(t, r.usage), UsageUnit: transforms.NullString{S: r.unit, Valid: r.unit != ""}, Currency: "usd"})
 			}
 			costs, recon := NewAttributor().Attribute(d, accounts, nil)
 			var got []string

@@ -88,10 +88,13 @@ ORDER BY usage_date, account_sid`)
 			}
 			curKey, cur.AccountSID, cur.Date = k, k.AccountSID, k.Date
 		}
+		str := func(v sql.NullString) transforms.NullString {
+			return transforms.NullString{S: v.String, Valid: v.Valid}
+		}
 		u := Usage{
 			Date: k.Date, AccountSID: k.AccountSID,
-			Category: row[2].String, Description: row[3].String,
-			CountUnit: row[5].String, UsageUnit: row[7].String,
+			Category: row[2].String, Description: str(row[3]),
+			CountUnit: str(row[5]), UsageUnit: str(row[7]),
 			Currency: row[9].String, BillingAccountSID: row[10].String,
 		}
 		for _, f := range []struct {
@@ -107,14 +110,6 @@ ORDER BY usage_date, account_sid`)
 				return fmt.Errorf("read usage %s %s: %s %q: %w", k, u.Category, f.name, f.col.String, err)
 			}
 			*f.dst = transforms.NullDecimal{Num: n, Valid: true}
-		}
-		for _, e := range []struct {
-			col  sql.NullString
-			mark transforms.EmptyStrings
-		}{{row[3], transforms.EmptyDescription}, {row[5], transforms.EmptyCountUnit}, {row[7], transforms.EmptyUsageUnit}} {
-			if e.col.Valid && e.col.String == "" {
-				u.Empty |= e.mark
-			}
 		}
 		if row[11].Valid {
 			us, err := strconv.ParseInt(row[11].String, 10, 64)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/connector"
 	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/spec"
 )
@@ -194,7 +194,7 @@ func TestEncode(t *testing.T) {
 // catalog against the protocol schema.
 func TestEncodeRealSpecAndCatalog(t *testing.T) {
 	var streams []json.RawMessage
-	for _, s := range catalog.Streams() {
+	for _, s := range connector.Catalog() {
 		streams = append(streams, s.AirbyteStream())
 	}
 	var out bytes.Buffer

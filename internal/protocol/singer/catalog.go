@@ -37,9 +37,9 @@ func (s Selection) bookmarkProperties() []string {
 
 // All selects every stream, incremental where it can be: what a tap
 // run without a catalog reads.
-func All() []Selection {
+func All(cat catalog.Catalog) []Selection {
 	var out []Selection
-	for _, c := range catalog.All() {
+	for _, c := range cat.All() {
 		out = append(out, Selection{Configured: c})
 	}
 	return out
@@ -72,11 +72,11 @@ type catalogStream struct {
 
 // Discover returns the Singer catalog of every stream, each selected, in
 // its most efficient replication method.
-func Discover() (json.RawMessage, error) {
+func Discover(cat catalog.Catalog) (json.RawMessage, error) {
 	doc := struct {
 		Streams []catalogStream `json:"streams"`
 	}{}
-	for _, c := range catalog.All() {
+	for _, c := range cat.All() {
 		s := c.Stream
 		schema, err := singerSchema(Selection{Configured: c})
 		if err != nil {
@@ -147,7 +147,7 @@ func alwaysIncluded(s catalog.Stream, p string) bool {
 // schema. replication-method INCREMENTAL or FULL_TABLE chooses the sync
 // mode; without one a stream is read incrementally where it can be. Every
 // problem is reported at once, each naming the stream's position and name.
-func ParseCatalog(data []byte) ([]Selection, error) {
+func ParseCatalog(data []byte, cat catalog.Catalog) ([]Selection, error) {
 	var doc struct {
 		Streams *[]struct {
 			TapStreamID       string `json:"tap_stream_id"`
@@ -190,10 +190,10 @@ func ParseCatalog(data []byte) ([]Selection, error) {
 		if !selected {
 			continue
 		}
-		s, ok := catalog.Lookup(name)
+		s, ok := cat.Lookup(name)
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Errorf("%s: unknown stream; the streams are %s", at, streamNames()))
+			errs = append(errs, fmt.Errorf("%s: unknown stream; the streams are %s", at, strings.Join(cat.Names(), ", ")))
 			continue
 		case seen[name]:
 			errs = append(errs, fmt.Errorf("%s: stream listed twice", at))
@@ -294,12 +294,4 @@ func firstBool(values ...any) bool {
 		}
 	}
 	return false
-}
-
-func streamNames() string {
-	var names []string
-	for _, s := range catalog.Streams() {
-		names = append(names, s.Name)
-	}
-	return strings.Join(names, ", ")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/connector"
 )
 
 // picked is what a test compares of a selection.
@@ -27,7 +28,7 @@ func pick(sels []Selection) []picked {
 }
 
 func TestDiscover(t *testing.T) {
-	raw, err := Discover()
+	raw, err := Discover(connector.Catalog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestDiscover(t *testing.T) {
 		if s.TapStreamID != s.Stream {
 			t.Errorf("tap_stream_id %q != stream %q", s.TapStreamID, s.Stream)
 		}
-		st, _ := catalog.Lookup(s.Stream)
+		st, _ := connector.Catalog().Lookup(s.Stream)
 		props := map[string]string{}
 		for _, m := range s.Metadata {
 			switch len(m.Breadcrumb) {
@@ -105,11 +106,11 @@ func TestDiscover(t *testing.T) {
 	}
 
 	// The discovered catalog, passed back unchanged, selects every stream.
-	sels, err := ParseCatalog(raw)
+	sels, err := ParseCatalog(raw, connector.Catalog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(pick(All()), pick(sels)); diff != "" {
+	if diff := cmp.Diff(pick(All(connector.Catalog())), pick(sels)); diff != "" {
 		t.Errorf("ParseCatalog(Discover()) (-want +got):\n%s", diff)
 	}
 }
@@ -209,7 +210,7 @@ func TestParseCatalog(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sels, err := ParseCatalog([]byte(tc.in))
+			sels, err := ParseCatalog([]byte(tc.in), connector.Catalog())
 			if tc.wantErr != nil {
 				if err == nil {
 					t.Fatalf("no error; selections %v", pick(sels))

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/connector"
 	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/state"
 )
@@ -28,7 +29,7 @@ const (
 
 func selection(t *testing.T, name string, mode catalog.SyncMode, deselected ...string) Selection {
 	t.Helper()
-	s, ok := catalog.Lookup(name)
+	s, ok := connector.Catalog().Lookup(name)
 	if !ok {
 		t.Fatalf("no stream %s", name)
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/twilio-elt/twilio-elt/catalog"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
 	"github.com/twilio-elt/twilio-elt/transforms"
 )
@@ -20,13 +19,21 @@ import (
 func TestDuckDBReadsTheParquetBigQueryLoads(t *testing.T) {
 	n := transforms.NewNormalizer(transforms.Options{})
 	defer n.Release()
-	for _, rec := range []string{
-		`{"account_sid":"AC00000000000000000000000000000002","category":"sms","start_date":"2026-01-05","count":12,"usage":12.5,"price":-0.00750,"price_unit":"usd","as_of":"2026-01-06T01:02:03.456789Z"}`,
-		`{"account_sid":"AC00000000000000000000000000000001","category":"totalprice","start_date":"1999-12-31","price":"99999999999999999999999999999.999999999","price_unit":"USD"}`,
-	} {
-		if _, err := n.Add(catalog.UsageRecords, []byte(rec)); err != nil {
+	dec := func(v string) transforms.NullDecimal {
+		d, err := transforms.ParseDecimal(v)
+		if err != nil {
 			t.Fatal(err)
 		}
+		return transforms.NullDecimal{Num: d, Valid: true}
+	}
+	asOf := time.Date(2026, 1, 6, 1, 2, 3, 456789000, time.UTC)
+	for _, r := range []transforms.UsageRow{
+		{Date: arrow.Date32FromTime(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)), AccountSID: "AC00000000000000000000000000000002", Category: "sms",
+			Count: dec("12"), Usage: dec("12.5"), Price: dec("-0.00750"), Currency: "USD", AsOf: transforms.NullTimestamp{Micros: asOf.UnixMicro(), Valid: true}},
+		{Date: arrow.Date32FromTime(time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC)), AccountSID: "AC00000000000000000000000000000001", Category: "totalprice",
+			Price: dec("99999999999999999999999999999.999999999"), Currency: "USD"},
+	} {
+		n.AddUsageRow(r)
 	}
 	recs, err := n.Flush(time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC))
 	if err != nil {

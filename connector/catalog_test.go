@@ -1,4 +1,4 @@
-package catalog_test
+package connector_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/connector"
 )
 
 type jsonSchema struct {
@@ -32,12 +33,12 @@ func decodeSchema(t *testing.T, s catalog.Stream) jsonSchema {
 }
 
 func TestStreamsAreConsistent(t *testing.T) {
-	streams := catalog.Streams()
+	streams := connector.Catalog()
 	var names []string
 	for _, s := range streams {
 		names = append(names, s.Name)
 	}
-	if diff := cmp.Diff([]string{catalog.Accounts, catalog.UsageRecords, catalog.SIMs, catalog.SIMUsageRecords}, names); diff != "" {
+	if diff := cmp.Diff([]string{connector.Accounts, connector.UsageRecords, connector.SIMs, connector.SIMUsageRecords}, names); diff != "" {
 		t.Errorf("stream names (-want +got):\n%s", diff)
 	}
 	if len(slices.Compact(slices.Sorted(slices.Values(names)))) != len(names) {
@@ -116,20 +117,20 @@ func TestStreamsAreConsistent(t *testing.T) {
 				t.Error("schema has an auth_token property: secrets must never be emitted")
 			}
 
-			got, ok := catalog.Lookup(s.Name)
+			got, ok := connector.Catalog().Lookup(s.Name)
 			if !ok || got.Name != s.Name {
 				t.Errorf("Lookup(%q) = %v, %v", s.Name, got.Name, ok)
 			}
 		})
 	}
 
-	if _, ok := catalog.Lookup("calls"); ok {
+	if _, ok := connector.Catalog().Lookup("calls"); ok {
 		t.Error(`Lookup("calls") found a stream`)
 	}
 
 	// Streams returns a copy: changing it does not change the catalog.
 	streams[0].Name = "changed"
-	if catalog.Streams()[0].Name == "changed" {
+	if connector.Catalog()[0].Name == "changed" {
 		t.Error("Streams() returns the package's slice")
 	}
 }
@@ -149,7 +150,7 @@ func TestStreamContract(t *testing.T) {
 		"sim_usage_records": {[]string{"sim_sid", "period_start"}, "period_start", []catalog.SyncMode{catalog.FullRefresh, catalog.Incremental}, "sim_sid"},
 	}
 	got := map[string]contract{}
-	for _, s := range catalog.Streams() {
+	for _, s := range connector.Catalog() {
 		got[s.Name] = contract{s.PrimaryKey, s.Cursor, s.SyncModes, s.PartitionKey}
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -172,13 +173,13 @@ func TestAirbyteStream(t *testing.T) {
 		name string
 		want airbyteStream
 	}{
-		{catalog.Accounts, airbyteStream{
+		{connector.Accounts, airbyteStream{
 			Name:                    "accounts",
 			SupportedSyncModes:      []string{"full_refresh"},
 			SourceDefinedPrimaryKey: [][]string{{"sid"}},
 			IsResumable:             &no,
 		}},
-		{catalog.UsageRecords, airbyteStream{
+		{connector.UsageRecords, airbyteStream{
 			Name:                    "usage_records",
 			SupportedSyncModes:      []string{"full_refresh", "incremental"},
 			SourceDefinedPrimaryKey: [][]string{{"account_sid"}, {"category"}, {"start_date"}},
@@ -186,13 +187,13 @@ func TestAirbyteStream(t *testing.T) {
 			DefaultCursorField:      []string{"start_date"},
 			IsResumable:             &yes,
 		}},
-		{catalog.SIMs, airbyteStream{
+		{connector.SIMs, airbyteStream{
 			Name:                    "sims",
 			SupportedSyncModes:      []string{"full_refresh"},
 			SourceDefinedPrimaryKey: [][]string{{"sid"}},
 			IsResumable:             &no,
 		}},
-		{catalog.SIMUsageRecords, airbyteStream{
+		{connector.SIMUsageRecords, airbyteStream{
 			Name:                    "sim_usage_records",
 			SupportedSyncModes:      []string{"full_refresh", "incremental"},
 			SourceDefinedPrimaryKey: [][]string{{"sim_sid"}, {"period_start"}},
@@ -203,7 +204,7 @@ func TestAirbyteStream(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, ok := catalog.Lookup(tt.name)
+			s, ok := connector.Catalog().Lookup(tt.name)
 			if !ok {
 				t.Fatalf("no stream %s", tt.name)
 			}
@@ -233,7 +234,7 @@ func TestAirbyteStream(t *testing.T) {
 	}
 }
 
-func configured(entries ...string) string {
+func configuredCatalog(entries ...string) string {
 	return `{"streams": [` + strings.Join(entries, ",") + `]}`
 }
 
@@ -257,12 +258,12 @@ func TestParseConfigured(t *testing.T) {
 	}{
 		{
 			name: "one stream",
-			doc:  configured(entry("accounts", "full_refresh")),
+			doc:  configuredCatalog(entry("accounts", "full_refresh")),
 			want: []sel{{"accounts", catalog.FullRefresh}},
 		},
 		{
 			name: "every stream, in the given order",
-			doc: configured(
+			doc: configuredCatalog(
 				entry("sim_usage_records", "incremental", `"cursor_field": ["period_start"]`),
 				entry("usage_records", "incremental"),
 				entry("sims", "full_refresh"),
@@ -277,20 +278,20 @@ func TestParseConfigured(t *testing.T) {
 		},
 		{
 			name: "incremental stream read in full",
-			doc:  configured(entry("usage_records", "full_refresh", `"cursor_field": ["anything"]`)),
+			doc:  configuredCatalog(entry("usage_records", "full_refresh", `"cursor_field": ["anything"]`)),
 			want: []sel{{"usage_records", catalog.FullRefresh}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := catalog.ParseConfigured([]byte(tt.doc))
+			got, err := connector.Catalog().ParseConfigured([]byte(tt.doc))
 			if err != nil {
 				t.Fatalf("ParseConfigured: %v", err)
 			}
 			var gotSel []sel
 			for _, c := range got {
 				gotSel = append(gotSel, sel{c.Stream.Name, c.SyncMode})
-				want, _ := catalog.Lookup(c.Stream.Name)
+				want, _ := connector.Catalog().Lookup(c.Stream.Name)
 				if diff := cmp.Diff(want.PrimaryKey, c.Stream.PrimaryKey); diff != "" || c.Stream.Cursor != want.Cursor {
 					t.Errorf("%s: configured stream differs from the catalog's", c.Stream.Name)
 				}
@@ -313,19 +314,19 @@ func TestParseConfiguredRejects(t *testing.T) {
 		{"missing streams array", `{}`, []string{`no "streams" array`}},
 		{"streams null", `{"streams": null}`, []string{`no "streams" array`}},
 		{"empty selection", `{"streams": []}`, []string{"selects no stream"}},
-		{"unknown stream", configured(entry("calls", "full_refresh")), []string{"streams[0] (calls): unknown stream", "accounts, usage_records, sims, sim_usage_records"}},
-		{"incremental on accounts", configured(entry("accounts", "incremental")), []string{`streams[0] (accounts): sync_mode "incremental" is not supported`}},
-		{"incremental on sims", configured(entry("sims", "incremental")), []string{`streams[0] (sims): sync_mode "incremental" is not supported`}},
-		{"unknown sync mode", configured(entry("usage_records", "cdc")), []string{`streams[0] (usage_records): sync_mode "cdc" is not supported`}},
-		{"missing sync mode", configured(`{"stream": {"name": "sims"}}`), []string{"streams[0] (sims): sync_mode is missing"}},
-		{"duplicate stream", configured(entry("sims", "full_refresh"), entry("sims", "full_refresh")), []string{"streams[1] (sims): stream configured twice"}},
-		{"missing stream name", configured(`{"stream": {}, "sync_mode": "full_refresh"}`), []string{"streams[0]: stream.name is missing"}},
-		{"missing stream object", configured(`{"sync_mode": "full_refresh"}`), []string{"streams[0]: stream.name is missing"}},
-		{"wrong cursor_field", configured(entry("usage_records", "incremental", `"cursor_field": ["end_date"]`)), []string{"streams[0] (usage_records): cursor_field [end_date] is not supported", "[start_date]"}},
-		{"nested cursor_field", configured(entry("sim_usage_records", "incremental", `"cursor_field": ["period", "start"]`)), []string{"streams[0] (sim_usage_records): cursor_field"}},
+		{"unknown stream", configuredCatalog(entry("calls", "full_refresh")), []string{"streams[0] (calls): unknown stream", "accounts, usage_records, sims, sim_usage_records"}},
+		{"incremental on accounts", configuredCatalog(entry("accounts", "incremental")), []string{`streams[0] (accounts): sync_mode "incremental" is not supported`}},
+		{"incremental on sims", configuredCatalog(entry("sims", "incremental")), []string{`streams[0] (sims): sync_mode "incremental" is not supported`}},
+		{"unknown sync mode", configuredCatalog(entry("usage_records", "cdc")), []string{`streams[0] (usage_records): sync_mode "cdc" is not supported`}},
+		{"missing sync mode", configuredCatalog(`{"stream": {"name": "sims"}}`), []string{"streams[0] (sims): sync_mode is missing"}},
+		{"duplicate stream", configuredCatalog(entry("sims", "full_refresh"), entry("sims", "full_refresh")), []string{"streams[1] (sims): stream configured twice"}},
+		{"missing stream name", configuredCatalog(`{"stream": {}, "sync_mode": "full_refresh"}`), []string{"streams[0]: stream.name is missing"}},
+		{"missing stream object", configuredCatalog(`{"sync_mode": "full_refresh"}`), []string{"streams[0]: stream.name is missing"}},
+		{"wrong cursor_field", configuredCatalog(entry("usage_records", "incremental", `"cursor_field": ["end_date"]`)), []string{"streams[0] (usage_records): cursor_field [end_date] is not supported", "[start_date]"}},
+		{"nested cursor_field", configuredCatalog(entry("sim_usage_records", "incremental", `"cursor_field": ["period", "start"]`)), []string{"streams[0] (sim_usage_records): cursor_field"}},
 		{
 			"every problem at once",
-			configured(
+			configuredCatalog(
 				entry("calls", "full_refresh"),
 				entry("accounts", "incremental"),
 				entry("usage_records", "incremental", `"cursor_field": ["as_of"]`),
@@ -337,7 +338,7 @@ func TestParseConfiguredRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := catalog.ParseConfigured([]byte(tt.doc))
+			got, err := connector.Catalog().ParseConfigured([]byte(tt.doc))
 			if err == nil {
 				t.Fatalf("ParseConfigured succeeded with %d streams, want an error", len(got))
 			}
@@ -359,7 +360,7 @@ func TestAll(t *testing.T) {
 		Mode catalog.SyncMode
 	}
 	var got []sel
-	for _, c := range catalog.All() {
+	for _, c := range connector.Catalog().All() {
 		got = append(got, sel{c.Stream.Name, c.SyncMode})
 	}
 	want := []sel{

@@ -7,14 +7,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/twilio-elt/twilio-elt/internal/warehouse"
 )
 
 // Column is one column of a table whose rows are Go values of type R: its
-// Arrow field and how to read its value from a row. A table defined as a
-// list of Columns has its schema and its Arrow batches from that one list,
-// so no column's position is ever kept in step by hand.
-//
-// String columns built by NullString store "" as NULL.
+// Arrow field and how to read its value from a row. A table is defined as
+// a list of Columns (TableDef): its schema and its Arrow batches come from
+// that one list, so no column's position is ever kept in step by hand.
 type Column[R any] struct {
 	Field  arrow.Field
 	append func(b array.Builder, r *R)
@@ -25,12 +25,25 @@ func StringColumn[R any](name string, get func(*R) string) Column[R] {
 	return Column[R]{key(name, String), func(b array.Builder, r *R) { b.(*array.StringBuilder).Append(get(r)) }}
 }
 
-// NullString is a nullable STRING column: "" is NULL.
-func NullString[R any](name string, get func(*R) string) Column[R] {
+// OptionalString is a nullable STRING column whose "" is NULL.
+func OptionalString[R any](name string, get func(*R) string) Column[R] {
 	return Column[R]{col(name, String), func(b array.Builder, r *R) {
 		sb := b.(*array.StringBuilder)
 		if s := get(r); s != "" {
 			sb.Append(s)
+		} else {
+			sb.AppendNull()
+		}
+	}}
+}
+
+// NullStringColumn is a nullable STRING column that keeps "" apart from
+// NULL.
+func NullStringColumn[R any](name string, get func(*R) NullString) Column[R] {
+	return Column[R]{col(name, String), func(b array.Builder, r *R) {
+		sb := b.(*array.StringBuilder)
+		if s := get(r); s.Valid {
+			sb.Append(s.S)
 		} else {
 			sb.AppendNull()
 		}
@@ -64,9 +77,33 @@ func Int64Column[R any](name string, get func(*R) int64) Column[R] {
 	return Column[R]{key(name, Int64), func(b array.Builder, r *R) { b.(*array.Int64Builder).Append(get(r)) }}
 }
 
+// NullInt64Column is a nullable INT64 column.
+func NullInt64Column[R any](name string, get func(*R) NullInt64) Column[R] {
+	return Column[R]{col(name, Int64), func(b array.Builder, r *R) {
+		ib := b.(*array.Int64Builder)
+		if v := get(r); v.Valid {
+			ib.Append(v.Int)
+		} else {
+			ib.AppendNull()
+		}
+	}}
+}
+
 // BoolColumn is a NOT NULL BOOL column.
 func BoolColumn[R any](name string, get func(*R) bool) Column[R] {
 	return Column[R]{key(name, Bool), func(b array.Builder, r *R) { b.(*array.BooleanBuilder).Append(get(r)) }}
+}
+
+// NullTimestampColumn is a nullable TIMESTAMP column.
+func NullTimestampColumn[R any](name string, get func(*R) NullTimestamp) Column[R] {
+	return Column[R]{col(name, Timestamp), func(b array.Builder, r *R) {
+		tb := b.(*array.TimestampBuilder)
+		if t := get(r); t.Valid {
+			tb.Append(arrow.Timestamp(t.Micros))
+		} else {
+			tb.AppendNull()
+		}
+	}}
 }
 
 // ColumnsSchema returns the schema of a table of cols, with _loaded_at
@@ -77,6 +114,21 @@ func ColumnsSchema[R any](cols []Column[R]) *arrow.Schema {
 		fields[i] = c.Field
 	}
 	return schema(fields...)
+}
+
+// TableDef is a warehouse table whose rows are Go values of type R: the
+// table (name, key, replace group, partitioning) and its columns, one
+// definition.
+type TableDef[R any] struct {
+	warehouse.Table
+	Columns []Column[R]
+}
+
+// NewTableDef returns the definition of t with cols; t's Schema is built
+// from cols.
+func NewTableDef[R any](t warehouse.Table, cols ...Column[R]) *TableDef[R] {
+	t.Schema = ColumnsSchema(cols)
+	return &TableDef[R]{Table: t, Columns: cols}
 }
 
 // RowBuilder builds Arrow batches of a table defined by Columns from Go

@@ -1,4 +1,4 @@
-package transforms
+package connector_test
 
 import (
 	"errors"
@@ -11,7 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/connector"
+	"github.com/twilio-elt/twilio-elt/transforms"
 )
 
 const (
@@ -36,7 +37,7 @@ func rows(t *testing.T, rec arrow.RecordBatch) [][]string {
 				continue
 			}
 			if d, ok := col.(*array.Decimal128); ok {
-				row = append(row, FormatDecimal(d.Value(i)))
+				row = append(row, transforms.FormatDecimal(d.Value(i)))
 				continue
 			}
 			row = append(row, col.ValueStr(i))
@@ -49,23 +50,23 @@ func rows(t *testing.T, rec arrow.RecordBatch) [][]string {
 var loadedAt = time.Date(2026, 1, 10, 12, 0, 0, 0, time.UTC)
 
 func TestUsageRows(t *testing.T) {
-	n := NewNormalizer(Options{})
+	n := transforms.NewNormalizer(transforms.Options{})
 	defer n.Release()
-	add := func(stream, data string) GroupKey {
+	add := func(stream, data string) transforms.GroupKey {
 		t.Helper()
-		k, err := n.Add(stream, []byte(data))
+		k, err := normalize(n, stream, []byte(data))
 		if err != nil {
 			t.Fatalf("Add(%s): %v", data, err)
 		}
 		return k
 	}
-	add(catalog.Accounts, `{"sid":"`+mainSID+`","friendly_name":"Main","display_name":"Main Co","status":"active","type":"Full","owner_account_sid":"`+mainSID+`","date_created":"2020-01-02T03:04:05Z","date_updated":null,"is_main":true}`)
-	add(catalog.Accounts, `{"sid":"`+subSID+`","friendly_name":"Sub","status":"active","owner_account_sid":"`+mainSID+`","is_main":false}`)
-	k := add(catalog.UsageRecords, `{"account_sid":"`+subSID+`","category":"sms","description":"SMS","start_date":"2026-01-05","end_date":"2026-01-05","count":12,"count_unit":"messages","usage":12,"usage_unit":"messages","price":-0.00750,"price_unit":"usd","as_of":"2026-01-06T00:00:00Z"}`)
-	zero := add(catalog.UsageRecords, `{"account_sid":"`+subSID+`","category":"calls","start_date":"2026-01-05","count":"0","usage":0,"price":"0.00","price_unit":"USD"}`)
-	add(catalog.UsageRecords, `{"account_sid":"AC00000000000000000000000000000009","category":"totalprice","start_date":"2026-01-06","count":null,"usage":"","price":"123456789.123456789","price_unit":"EUR"}`)
+	add(connector.Accounts, `{"sid":"`+mainSID+`","friendly_name":"Main","display_name":"Main Co","status":"active","type":"Full","owner_account_sid":"`+mainSID+`","date_created":"2020-01-02T03:04:05Z","date_updated":null,"is_main":true}`)
+	add(connector.Accounts, `{"sid":"`+subSID+`","friendly_name":"Sub","status":"active","owner_account_sid":"`+mainSID+`","is_main":false}`)
+	k := add(connector.UsageRecords, `{"account_sid":"`+subSID+`","category":"sms","description":"SMS","start_date":"2026-01-05","end_date":"2026-01-05","count":12,"count_unit":"messages","usage":12,"usage_unit":"messages","price":-0.00750,"price_unit":"usd","as_of":"2026-01-06T00:00:00Z"}`)
+	zero := add(connector.UsageRecords, `{"account_sid":"`+subSID+`","category":"calls","start_date":"2026-01-05","count":"0","usage":0,"price":"0.00","price_unit":"USD"}`)
+	add(connector.UsageRecords, `{"account_sid":"AC00000000000000000000000000000009","category":"totalprice","start_date":"2026-01-06","count":null,"usage":"","price":"123456789.123456789","price_unit":"EUR"}`)
 
-	want := GroupKey{Stream: catalog.UsageRecords, SID: subSID, Day: arrow.Date32FromTime(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)), Item: "sms"}
+	want := transforms.GroupKey{Stream: connector.UsageRecords, SID: subSID, Day: arrow.Date32FromTime(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)), Item: "sms"}
 	wantZero := want
 	wantZero.Item = "calls"
 	if k != want || zero != wantZero {
@@ -79,14 +80,14 @@ func TestUsageRows(t *testing.T) {
 		{mainSID, "NULL", "Main", "Main Co", "active", "Full", "true", "2020-01-02T03:04:05Z", "NULL"},
 		{subSID, mainSID, "Sub", "NULL", "active", "NULL", "false", "NULL", "NULL"},
 	}
-	if diff := cmp.Diff(wantAccounts, rows(t, got[Accounts])); diff != "" {
+	if diff := cmp.Diff(wantAccounts, rows(t, got["twilio_accounts"])); diff != "" {
 		t.Errorf("accounts (-want +got):\n%s", diff)
 	}
 	wantUsage := [][]string{
 		{"2026-01-05", subSID, mainSID, "sms", "SMS", "12", "messages", "12", "messages", "-0.0075", "USD", "2026-01-06T00:00:00Z"},
 		{"2026-01-06", "AC00000000000000000000000000000009", "NULL", "totalprice", "NULL", "NULL", "NULL", "NULL", "NULL", "123456789.123456789", "EUR", "NULL"},
 	}
-	if diff := cmp.Diff(wantUsage, rows(t, got[UsageDaily])); diff != "" {
+	if diff := cmp.Diff(wantUsage, rows(t, got[transforms.UsageDaily])); diff != "" {
 		t.Errorf("usage (-want +got):\n%s", diff)
 	}
 	for name, rec := range got {
@@ -104,7 +105,7 @@ func TestUsageRows(t *testing.T) {
 	}
 }
 
-func flush(t *testing.T, n *Normalizer) map[string]arrow.RecordBatch {
+func flush(t *testing.T, n *transforms.Normalizer) map[string]arrow.RecordBatch {
 	t.Helper()
 	got, err := n.Flush(loadedAt)
 	if err != nil {
@@ -117,7 +118,7 @@ func flush(t *testing.T, n *Normalizer) map[string]arrow.RecordBatch {
 // supersedes it: the last one wins, a zero usage record removes the row,
 // and a SIM's day takes its roaming rows with it.
 func TestLaterRecordSupersedesEarlier(t *testing.T) {
-	n := NewNormalizer(Options{})
+	n := transforms.NewNormalizer(transforms.Options{})
 	defer n.Release()
 	usage := func(category, price string) string {
 		return `{"account_sid":"` + subSID + `","category":"` + category + `","start_date":"2026-01-05","count":1,"usage":1,"price":` + price + `,"price_unit":"USD"}`
@@ -126,16 +127,16 @@ func TestLaterRecordSupersedesEarlier(t *testing.T) {
 		return fmt.Sprintf(`{"sim_sid":"DE01","account_sid":"%s","period_start":"2026-01-05T00:00:00Z","data":{"total":%d,"billing_units":"USD","billed":"0.5","international_roaming":[{"country":%q,"total":%d,"billed":"0.5"}]}}`, subSID, total, country, total)
 	}
 	for _, r := range []struct{ stream, data string }{
-		{catalog.UsageRecords, usage("sms", "1")},
-		{catalog.UsageRecords, usage("calls", "2")},
-		{catalog.UsageRecords, usage("sms", "3")}, // supersedes sms 1
-		{catalog.UsageRecords, strings.Replace(strings.Replace(usage("calls", "0"), `"count":1`, `"count":0`, 1), `"usage":1`, `"usage":0`, 1)}, // a zero: calls is gone
-		{catalog.SIMUsageRecords, sim("FR", 10)},
-		{catalog.SIMUsageRecords, sim("DE", 20)}, // supersedes the FR day
-		{catalog.Accounts, `{"sid":"` + subSID + `","friendly_name":"Old"}`},
-		{catalog.Accounts, `{"sid":"` + subSID + `","friendly_name":"New"}`},
+		{connector.UsageRecords, usage("sms", "1")},
+		{connector.UsageRecords, usage("calls", "2")},
+		{connector.UsageRecords, usage("sms", "3")}, // supersedes sms 1
+		{connector.UsageRecords, strings.Replace(strings.Replace(usage("calls", "0"), `"count":1`, `"count":0`, 1), `"usage":1`, `"usage":0`, 1)}, // a zero: calls is gone
+		{connector.SIMUsageRecords, sim("FR", 10)},
+		{connector.SIMUsageRecords, sim("DE", 20)}, // supersedes the FR day
+		{connector.Accounts, `{"sid":"` + subSID + `","friendly_name":"Old"}`},
+		{connector.Accounts, `{"sid":"` + subSID + `","friendly_name":"New"}`},
 	} {
-		if _, err := n.Add(r.stream, []byte(r.data)); err != nil {
+		if _, err := normalize(n, r.stream, []byte(r.data)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -144,21 +145,21 @@ func TestLaterRecordSupersedesEarlier(t *testing.T) {
 	}
 	got := flush(t, n)
 	for table, want := range map[string][]string{
-		UsageDaily:      {"sms 3"},
-		SIMUsageDaily:   {"DE01 20"},
-		SIMUsageRoaming: {"DE01 DE"},
-		Accounts:        {subSID + " New"},
+		transforms.UsageDaily:      {"sms 3"},
+		"twilio_sim_usage_daily":   {"DE01 20"},
+		"twilio_sim_usage_roaming": {"DE01 DE"},
+		"twilio_accounts":          {subSID + " New"},
 	} {
 		var have []string
 		for _, r := range rows(t, got[table]) {
 			switch table {
-			case UsageDaily:
+			case transforms.UsageDaily:
 				have = append(have, r[3]+" "+r[9])
-			case SIMUsageDaily:
+			case "twilio_sim_usage_daily":
 				have = append(have, r[1]+" "+r[5])
-			case SIMUsageRoaming:
+			case "twilio_sim_usage_roaming":
 				have = append(have, r[1]+" "+r[2])
-			case Accounts:
+			case "twilio_accounts":
 				have = append(have, r[0]+" "+r[2])
 			}
 		}
@@ -170,21 +171,32 @@ func TestLaterRecordSupersedesEarlier(t *testing.T) {
 
 func mustTable(t *testing.T, name string) (tb struct{ Schema *arrow.Schema }) {
 	t.Helper()
-	x, ok := Table(name)
-	if !ok {
-		t.Fatalf("no table %s", name)
+	for _, x := range connector.Tables() {
+		if x.Name == name {
+			tb.Schema = x.Schema
+			return tb
+		}
 	}
-	tb.Schema = x.Schema
+	t.Fatalf("no table %s", name)
 	return tb
 }
 
+// normalize normalizes one record of stream, as the loader does.
+func normalize(n *transforms.Normalizer, stream string, data []byte) (transforms.GroupKey, error) {
+	s, ok := connector.Lookup(stream)
+	if !ok {
+		return transforms.GroupKey{}, fmt.Errorf("no stream %s", stream)
+	}
+	return s.Normalize(n, data)
+}
+
 func TestKeepZeroRowsAndMainAccountFallback(t *testing.T) {
-	n := NewNormalizer(Options{KeepZeroRows: true, MainAccountSID: mainSID})
+	n := transforms.NewNormalizer(transforms.Options{KeepZeroRows: true, MainAccountSID: mainSID})
 	defer n.Release()
-	if _, err := n.Add(catalog.UsageRecords, []byte(`{"account_sid":"`+subSID+`","category":"calls","start_date":"2026-01-05","count":0,"usage":0,"price":0,"price_unit":"USD"}`)); err != nil {
+	if _, err := normalize(n, connector.UsageRecords, []byte(`{"account_sid":"`+subSID+`","category":"calls","start_date":"2026-01-05","count":0,"usage":0,"price":0,"price_unit":"USD"}`)); err != nil {
 		t.Fatal(err)
 	}
-	got := rows(t, flush(t, n)[UsageDaily])
+	got := rows(t, flush(t, n)[transforms.UsageDaily])
 	want := [][]string{{"2026-01-05", subSID, mainSID, "calls", "NULL", "0", "NULL", "0", "NULL", "0", "USD", "NULL"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -196,32 +208,31 @@ func TestRecordsThatDoNotFit(t *testing.T) {
 		name, stream, data string
 		mention            []string
 	}{
-		{"bad date", catalog.UsageRecords, `{"account_sid":"` + subSID + `","category":"sms","start_date":"2026-13-45","price":1}`,
+		{"bad date", connector.UsageRecords, `{"account_sid":"` + subSID + `","category":"sms","start_date":"2026-13-45","price":1}`,
 			[]string{"usage_records", "account_sid=" + subSID, "category=sms", "start_date=2026-13-45", "not a date"}},
-		{"non-numeric price", catalog.UsageRecords, `{"account_sid":"` + subSID + `","category":"sms","start_date":"2026-01-01","price":"abc"}`,
+		{"non-numeric price", connector.UsageRecords, `{"account_sid":"` + subSID + `","category":"sms","start_date":"2026-01-01","price":"abc"}`,
 			[]string{"usage_records", "category=sms", "start_date=2026-01-01", "price", "not a decimal"}},
-		{"price rounded", catalog.UsageRecords, `{"account_sid":"` + subSID + `","category":"sms","start_date":"2026-01-01","price":0.0000000001}`,
+		{"price rounded", connector.UsageRecords, `{"account_sid":"` + subSID + `","category":"sms","start_date":"2026-01-01","price":0.0000000001}`,
 			[]string{"category=sms", "refusing to round"}},
-		{"price as object", catalog.UsageRecords, `{"account_sid":"` + subSID + `","category":"sms","start_date":"2026-01-01","price":{}}`,
+		{"price as object", connector.UsageRecords, `{"account_sid":"` + subSID + `","category":"sms","start_date":"2026-01-01","price":{}}`,
 			[]string{"category=sms", "price"}},
-		{"bad currency", catalog.UsageRecords, `{"account_sid":"` + subSID + `","category":"sms","start_date":"2026-01-01","price":1,"price_unit":"dollars"}`,
+		{"bad currency", connector.UsageRecords, `{"account_sid":"` + subSID + `","category":"sms","start_date":"2026-01-01","price":1,"price_unit":"dollars"}`,
 			[]string{"category=sms", "ISO 4217"}},
-		{"missing key", catalog.UsageRecords, `{"account_sid":"` + subSID + `","start_date":"2026-01-01","price":1}`,
+		{"missing key", connector.UsageRecords, `{"account_sid":"` + subSID + `","start_date":"2026-01-01","price":1}`,
 			[]string{"category", "missing"}},
-		{"not JSON", catalog.UsageRecords, `{"account_sid":`, []string{"usage_records", "decode"}},
-		{"bad timestamp", catalog.Accounts, `{"sid":"` + mainSID + `","date_created":"yesterday","is_main":true}`,
+		{"not JSON", connector.UsageRecords, `{"account_sid":`, []string{"usage_records", "decode"}},
+		{"bad timestamp", connector.Accounts, `{"sid":"` + mainSID + `","date_created":"yesterday","is_main":true}`,
 			[]string{"accounts", "sid=" + mainSID, "date_created"}},
-		{"fractional bytes", catalog.SIMUsageRecords, `{"sim_sid":"` + simSID + `","period_start":"2026-01-01T00:00:00Z","data":{"total":1.5}}`,
+		{"fractional bytes", connector.SIMUsageRecords, `{"sim_sid":"` + simSID + `","period_start":"2026-01-01T00:00:00Z","data":{"total":1.5}}`,
 			[]string{"sim_usage_records", "sim_sid=" + simSID, "data.total", "whole number"}},
-		{"unknown stream", "calls", `{}`, []string{"calls", "no warehouse table"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n := NewNormalizer(Options{})
+			n := transforms.NewNormalizer(transforms.Options{})
 			defer n.Release()
-			_, err := n.Add(tc.stream, []byte(tc.data))
-			var re *RecordError
+			_, err := normalize(n, tc.stream, []byte(tc.data))
+			var re *transforms.RecordError
 			if !errors.As(err, &re) {
-				t.Fatalf("Add: %v, want a *RecordError", err)
+				t.Fatalf("Add: %v, want a *transforms.RecordError", err)
 			}
 			for _, m := range tc.mention {
 				if !strings.Contains(err.Error(), m) {
@@ -236,7 +247,7 @@ func TestRecordsThatDoNotFit(t *testing.T) {
 }
 
 func TestSIMUsageRows(t *testing.T) {
-	n := NewNormalizer(Options{})
+	n := transforms.NewNormalizer(transforms.Options{})
 	defer n.Release()
 	rec := `{"sim_sid":"` + simSID + `","account_sid":"` + mainSID + `","period_start":"2026-01-05T00:00:00Z","period_end":"2026-01-05T23:59:59Z",
 	"commands":{"billing_units":"USD","billed":0.03,"total":3,"from_sim":1,"to_sim":2,
@@ -248,12 +259,13 @@ func TestSIMUsageRows(t *testing.T) {
 		"national_roaming":null,
 		"international_roaming":[{"billed":0.30005,"total":1500,"upload":500,"download":1000,"country":"FR"},
 		                         {"billed":0.20005,"total":500,"upload":100,"download":400,"country":"DE"}]}}`
-	k, err := n.Add(catalog.SIMUsageRecords, []byte(rec))
+	k, err := normalize(n, connector.SIMUsageRecords, []byte(rec))
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups := k.Groups()
-	if len(groups) != 2 || groups[0].Table != SIMUsageDaily || groups[1].Table != SIMUsageRoaming {
+	s, _ := connector.Lookup(connector.SIMUsageRecords)
+	groups := s.Groups(k)
+	if len(groups) != 2 || groups[0].Table != "twilio_sim_usage_daily" || groups[1].Table != "twilio_sim_usage_roaming" {
 		t.Errorf("groups %v, want both SIM usage tables", groups)
 	}
 	got := flush(t, n)
@@ -262,14 +274,14 @@ func TestSIMUsageRows(t *testing.T) {
 		"1000", "0.5", "NULL", "NULL", "2000", "0.5001",
 		"3", "1", "2", "0.03",
 		"1", "0.01", "0", "0", "2", "0.02"}}
-	if diff := cmp.Diff(wantDaily, rows(t, got[SIMUsageDaily])); diff != "" {
+	if diff := cmp.Diff(wantDaily, rows(t, got["twilio_sim_usage_daily"])); diff != "" {
 		t.Errorf("daily (-want +got):\n%s", diff)
 	}
 	wantRoaming := [][]string{
 		{"2026-01-05", simSID, "DE", mainSID, "USD", "500", "100", "400", "0.20005", "NULL", "NULL", "NULL", "NULL"},
 		{"2026-01-05", simSID, "FR", mainSID, "USD", "1500", "500", "1000", "0.30005", "2", "0", "2", "0.02"},
 	}
-	if diff := cmp.Diff(wantRoaming, rows(t, got[SIMUsageRoaming])); diff != "" {
+	if diff := cmp.Diff(wantRoaming, rows(t, got["twilio_sim_usage_roaming"])); diff != "" {
 		t.Errorf("roaming (-want +got):\n%s", diff)
 	}
 }
