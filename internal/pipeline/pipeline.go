@@ -415,6 +415,9 @@ func (l *Loader) commit(ctx context.Context) error {
 		unknown = append(unknown, c)
 	}
 	l.replace = append(l.replace, l.norm.AddCategories(unknown)...)
+	for _, w := range l.norm.TakeWarnings() {
+		l.opts.Log.Warn(w)
+	}
 	l.cost.accounts(l.norm.TakeAccounts())
 	if l.norm.Rows() == 0 && len(l.replace) == 0 && len(l.pending) == 0 && !l.cost.pending() {
 		return nil
