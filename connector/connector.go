@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,6 +109,11 @@ func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blob
 			errs = append(errs, fmt.Errorf("stream %s is declared but this version of the connector cannot read it; deselect it", cs.Stream.Name))
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(blobs)) {
+		if _, ok := Lookup(name); !ok {
+			errs = append(errs, fmt.Errorf("the state names stream %s, which this connector does not have (its streams are %s); remove it from the state", name, strings.Join(Catalog().Names(), ", ")))
+		}
+	}
 	states, err := decodeStates(streams, blobs)
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
@@ -115,13 +122,22 @@ func (c *Connector) Read(ctx context.Context, streams []catalog.Configured, blob
 	if err := c.VerifyCredentials(ctx); err != nil {
 		return err
 	}
+	today := c.now().UTC().Truncate(24 * time.Hour)
+	for name, st := range states {
+		s, _ := Lookup(name)
+		moved := s.Cursor.Clamp(st, today)
+		for _, p := range slices.Sorted(maps.Keys(moved)) {
+			c.log.Warn("a cursor of the state is after the last complete UTC day: it is moved back to that day, and the read goes on from there",
+				"stream", name, "partition", p, "cursor", moved[p])
+		}
+	}
 
 	r := &run{
 		conn: c,
 		// Every window being read can wait to be written.
 		emit:   newEmitter(w, c.now, partitionWorkers(c.cfg.Concurrency())),
 		states: states,
-		today:  c.now().UTC().Truncate(24 * time.Hour),
+		today:  today,
 	}
 	defer func() {
 		if werr := r.emit.close(); werr != nil && err == nil {

@@ -485,7 +485,10 @@ func TestUsageSkipsClosedAndForbiddenSubaccounts(t *testing.T) {
 	}
 }
 
-func TestUsageFutureStateReadsNothing(t *testing.T) {
+// A cursor after the last complete UTC day (a clock gone wrong, a state
+// edited by hand) is moved back to that day with a WARN, and the read
+// goes on from there: it would otherwise skip its partition forever.
+func TestUsageFutureStateIsClamped(t *testing.T) {
 	e := newEnv(t, twiliotest.Options{Seed: 1, Subaccounts: 1, Days: 10}, nil)
 	future := `[{"type":"STREAM","stream":{"stream_descriptor":{"name":"usage_records"},"stream_state":{"states":[` +
 		`{"partition":{"account_sid":"` + e.emu.MainAccountSID() + `"},"cursor":{"start_date":"2999-01-01"}}]}}}]`
@@ -494,17 +497,49 @@ func TestUsageFutureStateReadsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.cfg.IncludeSubaccounts = new(bool)
-	conn := connector.New(e.cfg, e.api, nil)
+	var logs bytes.Buffer
+	conn := connector.New(e.cfg, e.api, slog.New(slog.NewTextHandler(&logs, nil)))
 	conn.SetClock(clock)
 	c := &capture{}
 	if err := conn.Read(context.Background(), configured(t, catalog.Incremental, connector.UsageRecords), blobs, c); err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	if n := len(c.records(connector.UsageRecords)); n != 0 {
-		t.Errorf("a state in the future emitted %d records", n)
+	today := clock().UTC().Truncate(24 * time.Hour)
+	yesterday := today.AddDate(0, 0, -1).Format(time.DateOnly)
+	days := map[string]bool{}
+	for _, r := range c.records(connector.UsageRecords) {
+		var d string
+		if err := json.Unmarshal(r["start_date"], &d); err != nil {
+			t.Fatal(err)
+		}
+		days[d] = true
 	}
-	if !bytes.Contains(c.lastState(connector.UsageRecords), []byte("2999-01-01")) {
-		t.Errorf("the future cursor was not kept: %s", c.lastState(connector.UsageRecords))
+	// The lookback (3 days) before yesterday, and today.
+	if want := 5; len(days) != want || !days[today.Format(time.DateOnly)] {
+		t.Errorf("read %d days (%v), want the %d from the clamped cursor's lookback to today", len(days), days, want)
+	}
+	if !bytes.Contains(c.lastState(connector.UsageRecords), []byte(`"`+yesterday+`"`)) {
+		t.Errorf("the cursor was not moved back to %s: %s", yesterday, c.lastState(connector.UsageRecords))
+	}
+	if !strings.Contains(logs.String(), "after the last complete UTC day") || !strings.Contains(logs.String(), "2999-01-01") {
+		t.Errorf("no WARN naming the future cursor:\n%s", logs.String())
+	}
+}
+
+// A state naming a stream the connector does not have is an error, before
+// anything is written: the README says so, and a silently ignored state
+// is a read from start_date nobody asked for.
+func TestReadRejectsAStateOfAnUnknownStream(t *testing.T) {
+	e := newEnv(t, twiliotest.Options{Seed: 1, Days: 5}, nil)
+	blobs := state.Blobs{"usage_record": json.RawMessage(`{"states":[]}`)}
+	c := &capture{}
+	err := e.conn.Read(context.Background(), configured(t, catalog.Incremental, connector.UsageRecords), blobs, c)
+	var cfgErr *connector.ConfigError
+	if !errors.As(err, &cfgErr) || !strings.Contains(err.Error(), "usage_record,") && !strings.Contains(err.Error(), "stream usage_record ") {
+		t.Fatalf("err = %v, want a ConfigError naming the stream", err)
+	}
+	if len(c.msgs) != 0 {
+		t.Errorf("%d messages written before the error", len(c.msgs))
 	}
 }
 

@@ -57,6 +57,26 @@ func (p *CursorPolicy) Check(stream string, st *state.Stream) error {
 	return errors.Join(errs...)
 }
 
+// Clamp moves every cursor of st that is after the last complete UTC day
+// before today back to that day, and returns the cursors it moved, by
+// partition, as they were: a
+// cursor in the future (a clock gone wrong, a hand-edited state) would
+// otherwise skip its partition forever, since a cursor never goes back.
+func (p *CursorPolicy) Clamp(st *state.Stream, today time.Time) map[string]string {
+	yesterday := today.AddDate(0, 0, -1)
+	moved := map[string]string{}
+	for _, part := range st.Partitions() {
+		v, _ := st.Cursor(part)
+		c, err := time.Parse(p.Layout, v)
+		if err != nil || !utcDay(c).After(yesterday) {
+			continue
+		}
+		st.Set(part, yesterday.Format(p.Layout))
+		moved[part] = v
+	}
+	return moved
+}
+
 // Floor returns the first day a read may ask for: start, unless Twilio
 // keeps less (then the oldest day it keeps, and clamped true).
 func (p *CursorPolicy) Floor(start, today time.Time) (floor time.Time, clamped bool) {

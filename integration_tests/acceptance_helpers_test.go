@@ -102,6 +102,21 @@ func withoutVolatile(t *testing.T, records []map[string]any) []string {
 
 // futureCursor is a cursor far in the future in the layout of stream's
 // cursor.
+// clampedCursors returns, per partition of stream, the cursor a future one
+// is moved back to: the last complete UTC day.
+func clampedCursors(emu *twiliotest.Server, stream string) map[string]string {
+	yesterday := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
+	layout := time.DateOnly
+	if stream == connector.SIMUsageRecords {
+		layout = time.RFC3339
+	}
+	out := map[string]string{}
+	for _, p := range partitionsOf(emu, stream) {
+		out[p] = yesterday.Format(layout)
+	}
+	return out
+}
+
 func futureCursor(stream string) string {
 	if stream == connector.SIMUsageRecords {
 		return "2999-12-31T00:00:00Z"

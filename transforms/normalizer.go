@@ -232,6 +232,19 @@ func (n *Normalizer) Release() {
 	}
 }
 
+// Discard drops the rows of table added since the last Flush: the stream
+// they came from failed.
+func (n *Normalizer) Discard(table string) {
+	s, ok := n.tables[table]
+	if !ok {
+		return
+	}
+	for i := range s.len() {
+		s.kill(i)
+	}
+	n.rows -= s.len()
+}
+
 // Supersede starts a record whose primary key is the concatenation of
 // parts: the rows an earlier record with that key added since the last
 // Flush are dropped. Call Keep next with the rows this record adds (none

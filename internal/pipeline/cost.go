@@ -96,6 +96,10 @@ func (c *costState) rename(sid string, a costmodel.Account) {
 	)
 }
 
+// discard forgets the account-days of the pending batch: their usage
+// was dropped (its stream failed).
+func (c *costState) discard() { clear(c.touched) }
+
 // committed forgets what the committed batch carried.
 func (c *costState) committed() {
 	clear(c.touched)

@@ -149,6 +149,9 @@ type Loader struct {
 	superseded int
 	// flight is the batch being committed in the background, if any.
 	flight *flight
+	// failedStreams holds the streams a record that cannot be stored
+	// ended, with its error.
+	failedStreams map[string]error
 }
 
 // flight is a batch committing in the background while the next one is
@@ -179,14 +182,15 @@ func NewLoader(dest Store, opts Options) *Loader {
 			KeepZeroRows:   opts.KeepZeroRows,
 			MainAccountSID: opts.MainAccountSID,
 		}),
-		groups:     newTracker(),
-		states:     map[string]json.RawMessage{},
-		lastCommit: opts.Now(),
-		stats:      Stats{Rows: map[string]int64{}},
-		partitions: map[string]map[string]bool{},
-		cost:       newCostState(opts.Accounts),
-		batch:      map[transforms.GroupKey]bool{},
-		continued:  map[costmodel.DayKey]map[string]bool{},
+		groups:        newTracker(),
+		states:        map[string]json.RawMessage{},
+		lastCommit:    opts.Now(),
+		stats:         Stats{Rows: map[string]int64{}},
+		partitions:    map[string]map[string]bool{},
+		cost:          newCostState(opts.Accounts),
+		batch:         map[transforms.GroupKey]bool{},
+		failedStreams: map[string]error{},
+		continued:     map[costmodel.DayKey]map[string]bool{},
 	}
 }
 
@@ -223,7 +227,15 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 		if !ok {
 			return fmt.Errorf("load: a %s record: no warehouse table takes this stream; nothing of this batch was committed", m.Stream)
 		}
+		if l.failedStreams[s.Name] != nil {
+			return nil // the stream failed: the rest of it is not loaded
+		}
 		k, err := s.Normalize(l.norm, m.Data)
+		var recErr *transforms.RecordError
+		if errors.As(err, &recErr) {
+			l.failStream(s, err)
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("load: %w; nothing of this batch was committed", err)
 		}
@@ -238,6 +250,9 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 			return l.commit(ctx)
 		}
 	case protocol.State:
+		if l.failedStreams[m.Stream] != nil {
+			return nil // its cursor stays where its last committed records are
+		}
 		if s, ok := connector.Lookup(m.Stream); ok && s.Replace == connector.ReplaceSnapshot {
 			// A snapshot that ended with no records: its tables are
 			// replaced by nothing.
@@ -258,6 +273,33 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 		l.opts.Log.Log(ctx, m.Level, m.Message)
 	}
 	return nil
+}
+
+// failStream ends stream s's part of the run after a record that cannot
+// be stored: what the pending batch holds of s (rows, replace groups,
+// states, cost days) is dropped, and its later records and states are
+// ignored, so its cursors stay where its committed records are. The other
+// streams load on; Finish reports the failure.
+func (l *Loader) failStream(s *connector.Stream, err error) {
+	l.failedStreams[s.Name] = err
+	l.opts.Log.Error("a record cannot be stored: the rest of its stream is not loaded this run, and its state does not move", "stream", s.Name, "error", err.Error())
+	tables := map[string]bool{}
+	for _, t := range s.Tables {
+		tables[t.Name] = true
+		l.norm.Discard(t.Name)
+	}
+	l.replace = slices.DeleteFunc(l.replace, func(g warehouse.Group) bool { return tables[g.Table] })
+	l.pending = slices.DeleteFunc(l.pending, func(st protocol.State) bool { return st.Stream == s.Name })
+	delete(l.states, s.Name)
+	for k := range l.batch {
+		if k.Stream == s.Name {
+			delete(l.batch, k)
+		}
+	}
+	if s.Costed {
+		l.cost.discard()
+		clear(l.continued)
+	}
 }
 
 // count adds a record of stream s to the stats.
@@ -381,10 +423,14 @@ func (l *Loader) Finish(ctx context.Context) error {
 	if l.superseded > 0 {
 		l.opts.Log.Warn(fmt.Sprintf("%d records repeated a primary key already received in this run: the last of each was kept", l.superseded))
 	}
-	if len(l.sourceErrs) > 0 {
-		return fmt.Errorf("the source failed: %s", l.sourceErrs[0])
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(l.failedStreams)) {
+		errs = append(errs, fmt.Errorf("stream %s was not loaded past its last committed state: %w", name, l.failedStreams[name]))
 	}
-	return nil
+	if len(l.sourceErrs) > 0 {
+		errs = append(errs, fmt.Errorf("the source failed: %s", l.sourceErrs[0]))
+	}
+	return errors.Join(errs...)
 }
 
 // Abort ends a failed run without committing what is pending.

@@ -186,16 +186,23 @@ func TestGroupsAreReplacedOnFirstSightOnly(t *testing.T) {
 	}
 }
 
-func TestMalformedRecordCommitsNothing(t *testing.T) {
+// A record that cannot be stored fails its stream: nothing of the
+// stream's pending batch is committed, its state does not move, and the
+// load fails naming the stream, the record's key and the field; the other
+// streams load.
+func TestMalformedRecordFailsItsStreamOnly(t *testing.T) {
 	input := strings.Join([]string{
 		usage("2026-01-01", "sms", "1"),
 		usage("2026-01-01", "calls", `"12,50"`),
+		usage("2026-01-02", "sms", "3"),
 		stateMsg("usage_records", "c1"),
+		`{"type":"RECORD","record":{"stream":"accounts","data":{"sid":"` + acA + `","friendly_name":"A","is_main":true},"emitted_at":1}}`,
+		stateMsg("accounts", "{}"),
 	}, "\n")
 	dest := newRecorder(t)
-	var echoed int
+	var echoed []string
 	_, err := Load(context.Background(), strings.NewReader(input), dest, Options{
-		OnCommitted: func(protocol.State) error { echoed++; return nil },
+		OnCommitted: func(s protocol.State) error { echoed = append(echoed, s.Stream); return nil },
 	})
 	if err == nil {
 		t.Fatal("Load of a malformed record succeeded")
@@ -205,8 +212,17 @@ func TestMalformedRecordCommitsNothing(t *testing.T) {
 			t.Errorf("error %q does not mention %q", err, m)
 		}
 	}
-	if len(dest.batches) != 0 || echoed != 0 {
-		t.Errorf("%d batches committed and %d states echoed after a malformed record", len(dest.batches), echoed)
+	if diff := cmp.Diff([]string{"accounts"}, echoed); diff != "" {
+		t.Errorf("states echoed (-want +got):\n%s", diff)
+	}
+	for table, want := range map[string]string{"twilio_usage_daily": "0", "twilio_accounts": "1", "twilio_cost_daily": "0"} {
+		rows, err := dest.QueryStrings(context.Background(), "SELECT COUNT(*) FROM "+table)
+		if err != nil || rows[0][0] != want {
+			t.Errorf("%s holds %v rows (%v), want %s", table, rows, err, want)
+		}
+	}
+	if states, _ := dest.States(context.Background()); states["usage_records"] != nil {
+		t.Errorf("the failed stream's state was stored: %s", states["usage_records"])
 	}
 }
 
