@@ -897,8 +897,9 @@ func TestDbtPackage(t *testing.T) {
 			if tb == nil {
 				continue
 			}
-			if tb.LoadedAtField == "" {
-				t.Errorf("source %s.%s: no loaded_at_field", tc.source, table)
+			j := &jinja{vars: p.vars}
+			if field, err := j.render(tb.LoadedAtField); err != nil || field == "" {
+				t.Errorf("source %s.%s: loaded_at_field %q renders as %q, %v", tc.source, table, tb.LoadedAtField, field, err)
 			}
 			f := tb.Freshness
 			if f == nil || f.WarnAfter == nil || f.ErrorAfter == nil ||
