@@ -1229,7 +1229,16 @@ func TestDbtModelsOnBigQuery(t *testing.T) {
 
 			loaded := target{"test", raw}
 			checkCostDaily(t, client, tgt, loaded)
-			sameRows(t, client, tgt.of("twilio__reconciliation"), loaded.of("twilio_reconciliation"), "account_sid", "usage_date")
+			recon := sameRows(t, client, tgt.of("twilio__reconciliation"), loaded.of("twilio_reconciliation"), "account_sid", "usage_date")
+			statuses := map[string]bool{}
+			for _, r := range recon {
+				statuses[r["status"]] = true
+			}
+			for _, want := range []string{"ok", "rollup_exceeded", "over_total"} {
+				if !statuses[want] {
+					t.Errorf("no account-day of status %s: the data exercises too little of the reconciliation", want)
+				}
+			}
 			if mode == "usage_records" {
 				// What the SQL read and placed is what the loader read and
 				// placed.
@@ -1250,12 +1259,9 @@ func TestDbtModelsOnBigQuery(t *testing.T) {
 // Voice Intelligence category is its prefix (transcriptions), charge
 // frequencies by prefix and by substring, no prefix at all, an empty
 // description, a negative price, and nothing billed (only the taxonomy
-// learns of it).
-var unknownCategories = []struct {
-	name, description, countUnit, usageUnit string
-	count, usage                            int
-	price                                   string
-}{
+// learns of it). The roll-ups over the first two bill nothing for them:
+// their children exceed them (rollup_exceeded).
+var unknownCategories = []unknownCategory{
 	{"sms-outbound-rcs", "RCS Outbound Messages", "messages", "messages", 40, 40, "0.31000"},
 	{"wireless-data-quota1x-foo", "Wireless Data Quota", "sims", "sims", 1, 1, "2.00000"},
 	{"channels-rcs", "Channels - RCS", "messages", "messages", 5, 5, "0.02500"},
@@ -1267,31 +1273,59 @@ var unknownCategories = []struct {
 	{"voice-newfeature", "A Feature Nobody Used", "calls", "minutes", 0, 0, "0"},
 }
 
+// overTotal is a fee of a category the table does not know, larger than
+// its day's cost in no category: on a day of no other such record, the
+// day's categories exceed its totalprice (over_total).
+var overTotal = unknownCategory{"a2p-10dlc-registrationfees-newfee-monthly", "A New Monthly Fee", "fees", "fees", 1, 1, "400.00000"}
+
+type unknownCategory struct {
+	name, description, countUnit, usageUnit string
+	count, usage                            int
+	price                                   string
+}
+
 // withUnknownCategories returns the messages of a read with a record of
-// each of unknownCategories for the first account-day of usage, right
-// after that day's first record.
+// each of unknownCategories for the main account's first day of usage,
+// and of overTotal for its second, each right after the day's first
+// record.
 func withUnknownCategories(t *testing.T, stdout []byte) []byte {
 	t.Helper()
-	var out bytes.Buffer
-	done := false
-	sc := bufio.NewScanner(bytes.NewReader(stdout))
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		out.Write(sc.Bytes())
-		out.WriteByte('\n')
-		var m struct {
-			Type   string
-			Record struct {
-				Stream    string
-				Data      map[string]any
-				EmittedAt int64 `json:"emitted_at"`
-			}
+	type message struct {
+		Type   string
+		Record struct {
+			Stream    string
+			Data      map[string]any
+			EmittedAt int64 `json:"emitted_at"`
 		}
-		if done || json.Unmarshal(sc.Bytes(), &m) != nil || m.Type != "RECORD" || m.Record.Stream != "usage_records" {
+	}
+	lines := bytes.Split(bytes.TrimSpace(stdout), []byte("\n"))
+	var main string
+	for _, line := range lines {
+		var m message
+		if json.Unmarshal(line, &m) == nil && m.Record.Stream == "accounts" && m.Record.Data["is_main"] == true {
+			main, _ = m.Record.Data["sid"].(string)
+		}
+	}
+	if main == "" {
+		t.Fatal("the read emitted no main account")
+	}
+	var out bytes.Buffer
+	var days []any
+	for _, line := range lines {
+		out.Write(line)
+		out.WriteByte('\n')
+		var m message
+		if len(days) == 2 || json.Unmarshal(line, &m) != nil || m.Type != "RECORD" || m.Record.Stream != "usage_records" ||
+			m.Record.Data["account_sid"] != main || slices.Contains(days, m.Record.Data["start_date"]) {
 			continue
 		}
 		d := m.Record.Data
-		for _, c := range unknownCategories {
+		add := unknownCategories
+		if len(days) == 1 {
+			add = []unknownCategory{overTotal}
+		}
+		days = append(days, d["start_date"])
+		for _, c := range add {
 			data := map[string]any{
 				"account_sid": d["account_sid"], "category": c.name, "description": c.description,
 				"start_date": d["start_date"], "end_date": d["end_date"],
@@ -1308,10 +1342,9 @@ func withUnknownCategories(t *testing.T, stdout []byte) []byte {
 			out.Write(line)
 			out.WriteByte('\n')
 		}
-		done = true
 	}
-	if !done {
-		t.Fatal("the read emitted no usage record")
+	if len(days) < 2 {
+		t.Fatalf("the read emitted usage of the main account on %d days, want 2 or more", len(days))
 	}
 	return out.Bytes()
 }
@@ -1578,8 +1611,8 @@ func checkUnknownCategories(t *testing.T, client *bigquery.Client, tgt target) {
 		tgt.of("stg_twilio__usage_categories"), tgt.of("twilio__cost_daily"), tgt.of("stg_twilio__usage_categories")))[0]
 	placed, costed := r[0].(int64), r[1].(int64)
 	// Every injected one is placed; all but the one with no usage cost.
-	if placed < int64(len(unknownCategories)) || costed < int64(len(unknownCategories)-1) {
-		t.Errorf("%d categories placed by prefix, %d with cost; want at least %d and %d", placed, costed, len(unknownCategories), len(unknownCategories)-1)
+	if want := int64(len(unknownCategories) + 1); placed < want || costed < want-1 {
+		t.Errorf("%d categories placed by prefix, %d with cost; want at least %d and %d", placed, costed, want, want-1)
 	}
 }
 

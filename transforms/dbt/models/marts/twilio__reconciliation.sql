@@ -53,17 +53,27 @@ residuals as (
 
 ),
 
--- The most negative residual of each day (the first by category of equal
--- ones).
+-- The most negative residual of each day, and its roll-up (the first by
+-- category of equal ones).
 worst as (
 
     select
-        usage_date,
-        account_sid,
-        array_agg(struct(cost, source_category) order by cost, category limit 1)[offset(0)] as worst
-    from cost_rows
-    where attribution = 'residual' and cost < 0
-    group by usage_date, account_sid
+        c.usage_date,
+        c.account_sid,
+        m.cost,
+        array_agg(c.source_category order by c.category limit 1)[offset(0)] as source_category
+    from cost_rows as c
+    inner join (
+        select usage_date, account_sid, min(cost) as cost
+        from cost_rows
+        where attribution = 'residual' and cost < 0
+        group by usage_date, account_sid
+    ) as m
+        on m.usage_date = c.usage_date
+        and m.account_sid = c.account_sid
+        and m.cost = c.cost
+    where c.attribution = 'residual'
+    group by c.usage_date, c.account_sid, m.cost
 
 ),
 
@@ -86,13 +96,13 @@ select
     d.unattributed,
     d.leaf_cost,
     d.residual_cost,
-    coalesce(0 - w.worst.cost, 0) as rollup_excess,
-    w.worst.source_category as excess_rollup,
+    coalesce(0 - w.cost, 0) as rollup_excess,
+    w.source_category as excess_rollup,
     r.residuals,
     case
         when t.totalprice is null then 'no_totalprice'
-        when w.worst.cost < -0.01 then 'rollup_exceeded'
-        when d.unattributed < -0.01 then 'over_total'
+        when w.cost < numeric '-0.01' then 'rollup_exceeded'
+        when d.unattributed < numeric '-0.01' then 'over_total'
         else 'ok'
     end as status
 from days as d
