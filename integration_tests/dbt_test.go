@@ -44,9 +44,9 @@ import (
 // The Jinja subset, and all this renderer knows:
 //
 //	{{ ref('m') }}  {{ source('s', 't') }}  {{ var('v') }}  {{ config(...) }} (rendered as nothing)
-//	{{ var('v') == 'x' }}, != (True or False)  {{ var('v') or target.database }}
+//	{{ var('v') == 'x' }} (True or False)  {{ var('v') or target.database }}
 //	{{ 'a' if var('v') == 'x' else 'b' }}
-//	{% if var('v') == 'x' %} … {% elif var('v') != 'y' %} … {% else %} … {% endif %}
+//	{% if var('v') == 'x' %} … {% else %} … {% endif %}
 //
 // Anything else — macros, filters, loops, {%- -%}, {# #} — is an error,
 // so the package stays within what this test checks. As in dbt, a ref or
@@ -343,11 +343,11 @@ var (
 	refRE     = regexp.MustCompile(`^ref\(\s*'(\w+)'\s*\)$`)
 	sourceRE  = regexp.MustCompile(`^source\(\s*'(\w+)'\s*,\s*'(\w+)'\s*\)$`)
 	varRE     = regexp.MustCompile(`^var\(\s*'(\w+)'\s*\)$`)
-	compareRE = regexp.MustCompile(`^var\(\s*'(\w+)'\s*\)\s*(==|!=)\s*'([^']*)'$`)
+	compareRE = regexp.MustCompile(`^var\(\s*'(\w+)'\s*\)\s*==\s*'([^']*)'$`)
 	orRE      = regexp.MustCompile(`^var\(\s*'(\w+)'\s*\)\s+or\s+target\.(database|schema)$`)
 	configRE  = regexp.MustCompile(`(?s)^config\((.*)\)$`)
 	ternaryRE = regexp.MustCompile(`^'([^']*)'\s+if\s+(.+?)\s+else\s+'([^']*)'$`)
-	ifRE      = regexp.MustCompile(`^(if|elif)\s+(.+)$`)
+	ifRE      = regexp.MustCompile(`^if\s+(.+)$`)
 )
 
 // target is where dbt creates seeds and models: a project and dataset.
@@ -382,13 +382,13 @@ func (j *jinja) variable(name string) (string, error) {
 func (j *jinja) cond(expr string) (bool, error) {
 	m := compareRE.FindStringSubmatch(strings.TrimSpace(expr))
 	if m == nil {
-		return false, fmt.Errorf("unsupported condition %q: only var('v') == 'x' and !=", expr)
+		return false, fmt.Errorf("unsupported condition %q: only var('v') == 'x'", expr)
 	}
 	v, err := j.variable(m[1])
 	if err != nil {
 		return false, err
 	}
-	return (v == m[3]) == (m[2] == "=="), nil
+	return v == m[2], nil
 }
 
 // expr evaluates the inside of {{ }}.
@@ -434,8 +434,10 @@ func (j *jinja) expr(expr string) (string, error) {
 // render renders text: the expressions, and the branches of if blocks
 // whose condition holds.
 func (j *jinja) render(text string) (string, error) {
+	// A block is one {% if %}: whether the text around it is rendered,
+	// its condition, whether its text now is, and whether its else came.
 	type block struct {
-		outer, active, taken, sawElse bool
+		outer, cond, active, sawElse bool
 	}
 	var out strings.Builder
 	var stack []block
@@ -486,36 +488,20 @@ func (j *jinja) render(text string) (string, error) {
 		}
 		stmt := strings.TrimSpace(inner)
 		switch m := ifRE.FindStringSubmatch(stmt); {
-		case m != nil && m[1] == "if":
+		case m != nil:
 			b := block{outer: active()}
-			if b.outer {
-				ok, err := j.cond(m[2])
-				if err != nil {
-					return "", err
-				}
-				b.active, b.taken = ok, ok
-			} else if _, err := j.cond(m[2]); err != nil {
-				return "", err
-			}
-			stack = append(stack, b)
-		case m != nil: // elif
-			if len(stack) == 0 || stack[len(stack)-1].sawElse {
-				return "", errors.New("{% elif %} outside an if, or after its else")
-			}
-			b := &stack[len(stack)-1]
-			ok, err := j.cond(m[2])
+			ok, err := j.cond(m[1])
 			if err != nil {
 				return "", err
 			}
-			b.active = b.outer && !b.taken && ok
-			b.taken = b.taken || b.active
+			b.cond, b.active = ok, b.outer && ok
+			stack = append(stack, b)
 		case stmt == "else":
 			if len(stack) == 0 || stack[len(stack)-1].sawElse {
 				return "", errors.New("{% else %} outside an if, or twice")
 			}
 			b := &stack[len(stack)-1]
-			b.active, b.sawElse = b.outer && !b.taken, true
-			b.taken = true
+			b.active, b.sawElse = b.outer && !b.cond, true
 		case stmt == "endif":
 			if len(stack) == 0 {
 				return "", errors.New("{% endif %} without an if")
@@ -962,11 +948,11 @@ func TestDbtJinjaSubset(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"select {{ ref('m') }}, {{ source('s', 't') }}, {{var('mode')}}", "select <m>, <s.t>, a"},
 		{"{{ config(materialized='table') }}x", "x"},
-		{"{{ var('mode') == 'a' }} {{ var('mode') != 'a' }} {{ var('db') or target.database }}", "True False proj"},
+		{"{{ var('mode') == 'a' }} {{ var('mode') == 'b' }} {{ var('db') or target.database }}", "True False proj"},
 		{"{{ 'x' if var('mode') == 'a' else 'y' }}{{ 'x' if var('mode') == 'b' else 'y' }}", "xy"},
 		{"1{% if var('mode') == 'a' %}2{% else %}3{% endif %}4", "124"},
-		{"1{% if var('mode') == 'b' %}2{% elif var('mode') == 'a' %}3{% else %}4{% endif %}", "13"},
-		{"{% if var('mode') != 'a' %}{{ ref('never') }}{% if var('mode') == 'a' %}x{% endif %}{% else %}y{% endif %}", "y"},
+		{"1{% if var('mode') == 'b' %}2{% else %}3{% endif %}", "13"},
+		{"{% if var('mode') == 'b' %}{{ ref('never') }}{% if var('mode') == 'a' %}x{% endif %}{% else %}y{% endif %}", "y"},
 		{"{% if var('mode') == 'a' %}{% if var('mode') == 'b' %}x{% else %}y{% endif %}{% endif %}", "y"},
 		{"a { b } {x}", "a { b } {x}"},
 	} {
@@ -983,6 +969,8 @@ func TestDbtJinjaSubset(t *testing.T) {
 		"{% if var('mode') == 'a' %}x",
 		"x{% endif %}",
 		"{% if var('mode') == 'a' %}{% else %}{% else %}{% endif %}",
+		"{% if var('mode') == 'a' %}{% elif var('mode') == 'b' %}{% endif %}",
+		"{{ var('mode') != 'a' }}",
 		"{%- if var('mode') == 'a' -%}{% endif %}",
 		"{{ var('mode') | upper }}",
 		"{{ config(enabled=false) }}",
