@@ -9,6 +9,7 @@ package integration_tests
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/twilio-elt/twilio-elt/internal/cli"
 	"github.com/twilio-elt/twilio-elt/spec"
@@ -134,42 +136,38 @@ func shellWords(t *testing.T, s string) []string {
 	return out
 }
 
-// metadataData reads the scalar keys of metadata.yaml's data block and
-// its allowedHosts.hosts list. It knows only the plain YAML that file
-// uses: "key: value" lines and "- item" lists.
+// metadataData reads metadata.yaml: the scalar keys of its data block,
+// and its allowedHosts.hosts list.
 func metadataData(t *testing.T) (map[string]string, []string) {
 	t.Helper()
 	b, err := os.ReadFile("../metadata.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := map[string]string{}
-	var hosts []string
-	var section []string // keys of the open blocks, by indentation
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
-			continue
-		}
-		indent := (len(line) - len(strings.TrimLeft(line, " "))) / 2
-		text := strings.TrimSpace(line)
-		section = section[:min(indent, len(section))]
-		if item, ok := strings.CutPrefix(text, "- "); ok {
-			if strings.Join(section, ".") == "data.allowedHosts.hosts" {
-				hosts = append(hosts, item)
-			}
-			continue
-		}
-		key, value, _ := strings.Cut(text, ":")
-		value = strings.Trim(strings.TrimSpace(value), `"`)
-		if value == "" {
-			section = append(section, key)
-			continue
-		}
-		if len(section) == 1 && section[0] == "data" {
-			data[key] = value
+	var doc struct {
+		Data map[string]any `yaml:"data"`
+	}
+	var hosts struct {
+		Data struct {
+			AllowedHosts struct {
+				Hosts []string `yaml:"hosts"`
+			} `yaml:"allowedHosts"`
+		} `yaml:"data"`
+	}
+	for _, v := range []any{&doc, &hosts} {
+		if err := yaml.Unmarshal(b, v); err != nil {
+			t.Fatalf("metadata.yaml: %v", err)
 		}
 	}
-	return data, hosts
+	data := map[string]string{}
+	for k, v := range doc.Data {
+		switch v.(type) {
+		case map[string]any, []any:
+		default:
+			data[k] = fmt.Sprint(v)
+		}
+	}
+	return data, hosts.Data.AllowedHosts.Hosts
 }
 
 func TestDockerfileAgreesWithMetadataAndVersion(t *testing.T) {

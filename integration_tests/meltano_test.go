@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/twilio-elt/twilio-elt/internal/cli"
 	"github.com/twilio-elt/twilio-elt/spec"
@@ -15,49 +15,40 @@ import (
 
 // meltanoExtractor reads the tap-twilio-usage block of meltano.yml: its
 // executable, capabilities, and settings with whether each is sensitive.
-// It knows only the plain YAML that file uses.
 func meltanoExtractor(t *testing.T) (executable string, capabilities []string, settings map[string]bool) {
 	t.Helper()
 	b, err := os.ReadFile("../meltano.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	settings = map[string]bool{}
-	inTap, block, current := false, "", ""
-	for _, line := range strings.Split(string(b), "\n") {
-		text := strings.TrimSpace(line)
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		indent := len(line) - len(strings.TrimLeft(line, " "))
-		switch {
-		case indent == 4 && strings.HasPrefix(text, "- name: "):
-			inTap = text == "- name: tap-twilio-usage"
-			continue
-		case !inTap || indent < 6:
-			if indent < 4 {
-				inTap = false
-			}
-			continue
-		case indent == 6:
-			key, value, _ := strings.Cut(text, ":")
-			block = key
-			if key == "executable" {
-				executable = strings.TrimSpace(value)
-			}
-			continue
-		}
-		switch {
-		case block == "capabilities":
-			capabilities = append(capabilities, strings.TrimPrefix(text, "- "))
-		case block == "settings" && strings.HasPrefix(text, "- name: "):
-			current = strings.TrimPrefix(text, "- name: ")
-			settings[current] = false
-		case block == "settings" && text == "sensitive: true":
-			settings[current] = true
-		}
+	var doc struct {
+		Plugins struct {
+			Extractors []struct {
+				Name         string   `yaml:"name"`
+				Executable   string   `yaml:"executable"`
+				Capabilities []string `yaml:"capabilities"`
+				Settings     []struct {
+					Name      string `yaml:"name"`
+					Sensitive bool   `yaml:"sensitive"`
+				} `yaml:"settings"`
+			} `yaml:"extractors"`
+		} `yaml:"plugins"`
 	}
-	return executable, capabilities, settings
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("meltano.yml: %v", err)
+	}
+	for _, e := range doc.Plugins.Extractors {
+		if e.Name != "tap-twilio-usage" {
+			continue
+		}
+		settings = map[string]bool{}
+		for _, s := range e.Settings {
+			settings[s.Name] = s.Sensitive
+		}
+		return e.Executable, e.Capabilities, settings
+	}
+	t.Fatal("meltano.yml has no extractor tap-twilio-usage")
+	return "", nil, nil
 }
 
 func TestSingerMeltanoProjectMirrorsTheSpec(t *testing.T) {

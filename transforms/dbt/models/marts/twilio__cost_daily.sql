@@ -1,6 +1,15 @@
 -- Each account's daily cost, attributed so that nothing is counted twice
 -- and every account-day adds up to Twilio's totalprice exactly
--- (docs/cost-model.md in the twilio-elt repository):
+-- (docs/cost-model.md in the twilio-elt repository).
+
+{{ config(partition_by={'field': 'usage_date', 'data_type': 'date'}, cluster_by=['account_sid', 'category']) }}
+
+{% if var('twilio_cost_source') == 'usage_records' %}
+
+-- Usage landed by another tool: the attribution computed here, as
+-- twilio-elt's loader computes it in Go (transforms/costmodel, Attributor),
+-- row for row — integration_tests/dbt_test.go checks every column of both
+-- on the same records.
 --
 -- P is an account-day's usage rows whose category is not an overlay. A
 -- row's nearest present ancestor is its closest ancestor that also has a
@@ -9,8 +18,6 @@
 --   totalprice              -> one 'Unattributed' row (when non-zero)
 --   a roll-up, or a parent  -> one '<category> (other)' residual row (when non-zero)
 --   anything else           -> a leaf row at its price (unless price, usage and count are all 0 or NULL)
-
-{{ config(partition_by={'field': 'usage_date', 'data_type': 'date'}, cluster_by=['account_sid', 'category']) }}
 
 with categories as (
 
@@ -41,18 +48,6 @@ summed as (
 
 ),
 
--- The ancestors of the categories that occur.
-ancestors as (
-
-    select
-        category,
-        ancestor,
-        distance
-    from {{ ref('stg_twilio__category_ancestors') }}
-    where category in (select category from summed)
-
-),
-
 -- Each row with every ancestor of its category.
 row_ancestors as (
 
@@ -61,39 +56,45 @@ row_ancestors as (
         s.usage_date,
         s.category,
         s.price,
+        s.`usage`,
+        s.usage_unit,
+        s.`count`,
+        s.count_unit,
         a.ancestor,
         a.distance
     from summed as s
-    inner join ancestors as a
+    inner join {{ ref('stg_twilio__category_ancestors') }} as a
         on a.category = s.category
 
 ),
 
 -- The ancestors that have a row of their own the same account-day: the
 -- row_ancestors and the rows themselves, grouped by account, day and
--- (ancestor or own) category; a group with a row of its own is present.
--- (A grouping rather than a join back to summed: the same result, and one
--- pass.)
+-- (ancestor or own) category; a group with a row of its own is present,
+-- and carries that row's units. (A grouping rather than a join back to
+-- summed: the same result, and one pass.)
 present_ancestors as (
 
     select
         g.account_sid,
         g.usage_date,
-        d.category,
-        d.price,
         g.ancestor,
-        d.distance
+        g.ancestor_usage_unit,
+        g.ancestor_count_unit,
+        d.*
     from (
         select
             account_sid,
             usage_date,
             k as ancestor,
-            array_agg(struct(category, price, distance)) as descendants
+            max(if(is_row, usage_unit, null)) as ancestor_usage_unit,
+            max(if(is_row, count_unit, null)) as ancestor_count_unit,
+            array_agg(struct(category, price, `usage`, usage_unit, `count`, count_unit, distance)) as descendants
         from (
-            select account_sid, usage_date, ancestor as k, category, price, distance, false as is_row
+            select account_sid, usage_date, ancestor as k, category, price, `usage`, usage_unit, `count`, count_unit, distance, false as is_row
             from row_ancestors
             union all
-            select account_sid, usage_date, category as k, null, null, null, true as is_row
+            select account_sid, usage_date, category as k, null, null, null, usage_unit, null, count_unit, null, true as is_row
             from summed
         )
         group by account_sid, usage_date, k
@@ -104,28 +105,46 @@ present_ancestors as (
 
 ),
 
--- Each row's nearest present ancestor.
+-- Each row's nearest present ancestor, and whether the row counts in its
+-- units (then its usage, or count, adds to the ancestor's).
 nearest_ancestor as (
 
     select
         account_sid,
         usage_date,
         category,
-        any_value(price) as price,
-        array_agg(ancestor order by distance limit 1)[offset(0)] as ancestor
-    from present_ancestors
-    group by account_sid, usage_date, category
+        nearest.ancestor,
+        nearest.price,
+        nearest.`usage`,
+        nearest.`count`
+    from (
+        select
+            account_sid,
+            usage_date,
+            category,
+            array_agg(struct(
+                ancestor,
+                price,
+                if(nullif(usage_unit, '') = ancestor_usage_unit, `usage`, null) as `usage`,
+                if(nullif(count_unit, '') = ancestor_count_unit, `count`, null) as `count`
+            ) order by distance limit 1)[offset(0)] as nearest
+        from present_ancestors
+        group by account_sid, usage_date, category
+    )
 
 ),
 
--- What the rows directly under each row (by nearest present ancestor) bill.
+-- What the rows directly under each row (by nearest present ancestor) add
+-- up to.
 children as (
 
     select
         account_sid,
         usage_date,
         ancestor as category,
-        sum(price) as children_price
+        sum(price) as price,
+        sum(`usage`) as `usage`,
+        sum(`count`) as `count`
     from nearest_ancestor
     group by account_sid, usage_date, ancestor
 
@@ -135,7 +154,9 @@ amounts as (
 
     select
         s.*,
-        s.price - coalesce(ch.children_price, 0) as amount,
+        s.price - coalesce(ch.price, 0) as amount,
+        ch.`usage` as children_usage,
+        ch.`count` as children_count,
         case
             when s.category = 'totalprice' then 'unattributed'
             when s.is_rollup or ch.category is not null then 'residual'
@@ -152,40 +173,76 @@ amounts as (
 attributed as (
 
     select
-        usage_date,
-        billing_account_sid,
-        account_sid,
-        case attribution
+        a.usage_date,
+        a.billing_account_sid,
+        a.account_sid,
+        case a.attribution
             when 'unattributed' then 'Unattributed'
-            when 'residual' then concat(category, ' (other)')
-            else category
+            when 'residual' then concat(a.category, ' (other)')
+            else a.category
         end as category,
-        case attribution
-            when 'unattributed' then 'Cost in no usage category'
-            when 'residual' then concat(coalesce(description, category), ' (other)')
-            else description
+        case a.attribution
+            when 'unattributed' then 'Cost in totalprice that no usage category holds'
+            when 'residual' then concat(coalesce(nullif(a.description, ''), nullif(c.description, ''), a.category), ': beyond the categories it lists')
+            else coalesce(nullif(a.description, ''), nullif(c.description, ''), a.category)
         end as description,
-        case when attribution = 'leaf' then `usage` end as `usage`,
-        case when attribution = 'leaf' then usage_unit end as usage_unit,
-        amount as cost,
-        currency,
-        attribution,
-        category as source_category,
-        case when attribution = 'leaf' then `count` end as `count`,
-        case when attribution = 'leaf' then count_unit end as count_unit
-    from amounts
-    where
-        (attribution = 'leaf' and not (price = 0 and coalesce(`usage`, 0) = 0 and coalesce(`count`, 0) = 0))
-        or (attribution != 'leaf' and amount != 0)
+        case a.attribution
+            when 'unattributed' then a.amount
+            when 'residual' then a.`usage` - coalesce(a.children_usage, 0)
+            else a.`usage`
+        end as `usage`,
+        case a.attribution
+            when 'unattributed' then a.currency
+            else nullif(a.usage_unit, '')
+        end as usage_unit,
+        a.amount as cost,
+        a.currency,
+        a.attribution,
+        a.category as source_category,
+        case a.attribution
+            when 'unattributed' then null
+            when 'residual' then a.`count` - coalesce(a.children_count, 0)
+            else a.`count`
+        end as `count`,
+        case a.attribution
+            when 'unattributed' then null
+            else nullif(a.count_unit, '')
+        end as count_unit
+    from amounts as a
+    left join categories as c
+        on c.category = a.category
+    where a.amount != 0
+        or (a.attribution = 'leaf' and (coalesce(a.`usage`, 0) != 0 or coalesce(a.`count`, 0) != 0))
+
+),
+
+-- The top-level category of each category: its ancestor just under
+-- totalprice, or itself.
+families as (
+
+    select
+        category,
+        array_agg(ancestor order by distance desc limit 2)[offset(1)] as family
+    from {{ ref('stg_twilio__category_ancestors') }}
+    group by category
+    having count(*) >= 2
+
+),
+
+accounts as (
+
+    select * from {{ ref('stg_twilio__accounts') }}
 
 )
 
 select
     a.usage_date,
     a.billing_account_sid,
+    coalesce(billing.account_name, a.billing_account_sid) as billing_account_name,
     a.account_sid,
-    acct.account_name,
+    coalesce(acct.account_name, a.account_sid) as account_name,
     coalesce(c.service_group, 'Other') as service_group,
+    coalesce(f.family, a.source_category) as category_family,
     a.category,
     a.description,
     a.`usage`,
@@ -201,7 +258,41 @@ select
     coalesce(c.service_subcategory, 'Other (Other)') as service_subcategory,
     coalesce(c.charge_frequency, 'Usage-Based') as charge_frequency
 from attributed as a
-left join {{ ref('stg_twilio__accounts') }} as acct
+left join accounts as acct
     on acct.account_sid = a.account_sid
+left join accounts as billing
+    on billing.account_sid = a.billing_account_sid
 left join categories as c
     on c.category = a.source_category
+left join families as f
+    on f.category = a.source_category
+
+{% else %}
+
+-- Usage loaded by twilio-elt: its loader computes the attribution as it
+-- loads each account-day, into the table twilio_cost_daily.
+select
+    usage_date,
+    billing_account_sid,
+    billing_account_name,
+    account_sid,
+    account_name,
+    service_group,
+    category_family,
+    category,
+    description,
+    `usage`,
+    usage_unit,
+    cost,
+    currency,
+    attribution,
+    source_category,
+    `count`,
+    count_unit,
+    service_name,
+    service_category,
+    service_subcategory,
+    charge_frequency
+from {{ source('twilio', 'twilio_cost_daily') }}
+
+{% endif %}

@@ -7,8 +7,8 @@
 with quantities as (
 
     -- Consumed: the events Twilio counted (messages, calls), else the
-    -- billed usage. Pricing: the billed usage, else the count. Residual
-    -- and unattributed amounts have neither: 0 units.
+    -- billed usage. Pricing: the billed usage, else the count. A row with
+    -- neither (a residual of a roll-up without usage) has 0 units.
     select
         *,
         coalesce(`count`, `usage`, 0) as consumed_quantity,
@@ -37,7 +37,7 @@ select
     c.currency as BillingCurrency,
 
     c.billing_account_sid as BillingAccountId,
-    coalesce(billing.account_name, c.billing_account_sid) as BillingAccountName,
+    c.billing_account_name as BillingAccountName,
     'Twilio Account' as BillingAccountType,
     c.account_sid as SubAccountId,
     coalesce(c.account_name, c.account_sid) as SubAccountName,
@@ -89,5 +89,3 @@ select
     c.attribution as x_Attribution,
     c.source_category as x_SourceCategory
 from quantities as c
-left join {{ ref('stg_twilio__accounts') }} as billing
-    on billing.account_sid = c.billing_account_sid
