@@ -65,7 +65,7 @@ type Options struct {
 	MainAccountSID string
 	// MaxRows bounds a batch (rows over all tables): a STATE ends a
 	// batch of MaxRows rows, and 2 × MaxRows rows end one anywhere;
-	// default 65536.
+	// default 32768.
 	MaxRows int
 	// Accounts names the accounts already loaded (costmodel.ReadAccounts);
 	// the run's accounts records update it.
@@ -96,8 +96,11 @@ func (o Options) now() time.Time {
 	return o.Now()
 }
 
-// DefaultMaxRows bounds a batch so memory stays flat.
-const DefaultMaxRows = 64 << 10
+// DefaultMaxRows bounds a batch so memory stays flat: two batches are
+// held at once (one committing, the next being read), and at 32,768 rows
+// a 1 M-row load stays under 900 MiB with DuckDB's 512 MB (twice as many
+// rows passed 1 GiB, for no measurable speed).
+const DefaultMaxRows = 32 << 10
 
 // Stats counts what a Loader did.
 type Stats struct {
