@@ -140,6 +140,7 @@ func runLoad(ctx context.Context, args []string, sys IO) int {
 	fs := newFlagSet("load")
 	df := addDestFlags(fs, "twilio.duckdb", true)
 	fromRaw := fs.String("from-raw", "", "rebuild the tables (and the stream states) from a raw archive `folder` instead of reading stdin")
+	skipUnreadable := fs.Bool("skip-unreadable", false, "with --from-raw: rebuild without the runs an older version left unreadable (killed), instead of failing")
 	mainSID := fs.String("account-sid", "", "main account SID, the billing account of usage whose account is not in the input")
 	debug := fs.Bool("debug", false, "log DEBUG messages")
 	if code, done := parseFlags(fs, args, sys, 0); done {
@@ -177,6 +178,7 @@ func runLoad(ctx context.Context, args []string, sys IO) int {
 	var stats pipeline.Stats
 	if *fromRaw != "" {
 		opts.OnCommitted = nil
+		opts.SkipUnreadableRuns = *skipUnreadable
 		stats, err = pipeline.LoadRaw(ctx, *fromRaw, od.dest, opts)
 	} else {
 		var archive *raw.Writer

@@ -225,6 +225,35 @@ func LoadRaw(ctx context.Context, dir string, dest Destination, opts Options) (S
 	if len(runs) == 0 {
 		return Stats{}, fmt.Errorf("load from raw archive %s: no runs found", dir)
 	}
+	// Say what the archive holds before anything is set up: a run an
+	// older version left unreadable fails the rebuild, unless skipped.
+	log := opts.Log
+	if log == nil {
+		log = discardLogger
+	}
+	var unreadable []string
+	skip := map[string]bool{}
+	for _, run := range runs {
+		info, err := raw.Inspect(dir, run)
+		if err != nil {
+			return Stats{}, err
+		}
+		switch {
+		case len(info.Unreadable) > 0 && opts.SkipUnreadableRuns:
+			log.Warn("skipping a run of the raw archive that an older version left unreadable (the process was killed); the rebuild lacks what it committed",
+				"run", run, "files", strings.Join(info.Unreadable, ", "))
+			skip[run] = true
+		case len(info.Unreadable) > 0:
+			unreadable = append(unreadable, fmt.Sprintf("%s (%s)", run, strings.Join(info.Unreadable, ", ")))
+		case !info.Finished:
+			log.Warn("a run of the raw archive did not finish (the process was killed): replaying the records it committed", "run", run, "records", info.Records)
+		}
+	}
+	if len(unreadable) > 0 {
+		return Stats{}, fmt.Errorf("load from raw archive %s: %d runs left unfinished by an older version cannot be read (Parquet keeps its index at the end of a file): %s; "+
+			"pass --skip-unreadable to rebuild without them, then sync to re-read what they held",
+			dir, len(unreadable), strings.Join(unreadable, "; "))
+	}
 	if err := setup(ctx, dest, &opts); err != nil {
 		return Stats{}, err
 	}
@@ -233,6 +262,9 @@ func LoadRaw(ctx context.Context, dir string, dest Destination, opts Options) (S
 	opts.Archive = nil
 	var stateless []string
 	for _, run := range runs {
+		if skip[run] {
+			continue
+		}
 		streams, err := raw.Streams(dir, run, order)
 		if err != nil {
 			return total, err
