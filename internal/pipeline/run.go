@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -193,6 +194,9 @@ func SyncWith(ctx context.Context, src Source, dest Destination, opts Options, s
 	if err != nil {
 		return Stats{}, err
 	}
+	if err := forgetLostStates(ctx, dest, stored, opts); err != nil {
+		return Stats{}, err
+	}
 	l := NewLoader(dest, opts)
 	if started != nil {
 		started(l)
@@ -210,6 +214,48 @@ func SyncWith(ctx context.Context, src Source, dest Destination, opts Options, s
 		return l.Stats(), readErr
 	}
 	return l.Stats(), errors.Join(readErr, finishErr)
+}
+
+// forgetLostStates drops from stored the state of every incremental
+// stream whose tables hold no row at all though its state says partitions
+// were read: the tables were dropped or emptied behind the loader's back,
+// and a state kept would re-read only the lookback. The stream is read
+// from start_date again, with a WARN. (A table empty for one partition
+// only is not taken as lost: an account with no usage at all stores no
+// row, and would be read from start_date on every sync.)
+func forgetLostStates(ctx context.Context, dest Destination, stored map[string]json.RawMessage, opts Options) error {
+	log := opts.Log
+	if log == nil {
+		log = discardLogger
+	}
+	for _, s := range connector.Streams() {
+		blob, ok := stored[s.Name]
+		if !ok || s.Cursor == nil {
+			continue
+		}
+		st, err := state.FromAirbyte(blob, s.PartitionKey, s.Stream.Cursor)
+		if err != nil || len(st.Partitions()) == 0 {
+			continue // the read reports a bad state
+		}
+		empty := true
+		for _, t := range s.Tables {
+			q, err := dest.Dialect().Render(`SELECT 1 FROM {{table "` + t.Name + `"}} LIMIT 1`)
+			if err != nil {
+				return err
+			}
+			found := false
+			if err := dest.QueryEach(ctx, q, func([]sql.NullString) error { found = true; return nil }); err != nil {
+				return fmt.Errorf("check %s for rows: %w", t.Name, err)
+			}
+			empty = empty && !found
+		}
+		if empty {
+			log.Warn("the stream's tables hold no row, though its state says partitions were read (were they dropped?): reading it from start_date again",
+				"stream", s.Name, "partitions", len(st.Partitions()))
+			delete(stored, s.Name)
+		}
+	}
+	return nil
 }
 
 // LoadRaw rebuilds dest's tables from a raw archive: each archived run is

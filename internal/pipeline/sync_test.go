@@ -491,3 +491,32 @@ func TestLoadRawReplaysAKilledRun(t *testing.T) {
 		t.Errorf("rebuild skipping the unreadable run (-committed +rebuilt):\n%s", diff)
 	}
 }
+
+// A user drops twilio_usage_daily: the next sync, seeing the table empty
+// though the state says every account was read, reads from start_date
+// again (with a WARN) instead of the lookback only.
+func TestSyncAfterTheTableWasDroppedReadsFromStartDate(t *testing.T) {
+	ctx := context.Background()
+	emu := twiliotest.NewTestServer(t, twiliotest.Options{Seed: 6, Subaccounts: 1, Days: 30, SIMs: 1})
+	conn, cfg := newConnector(t, emu)
+	db := openDB(t, "dropped.duckdb")
+	opts := pipeline.Options{MainAccountSID: cfg.AccountSID}
+	if _, err := pipeline.Sync(ctx, conn, db, opts); err != nil {
+		t.Fatal(err)
+	}
+	full := checksums(t, db)
+	if _, err := db.DB().ExecContext(ctx, `DROP TABLE twilio_usage_daily`); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	opts.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	if _, err := pipeline.Sync(ctx, conn, db, opts); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(full, checksums(t, db)); diff != "" {
+		t.Errorf("the sync after the drop did not restore the tables (-before +after):\n%s", diff)
+	}
+	if !strings.Contains(logs.String(), "reading it from start_date again") {
+		t.Errorf("no WARN:\n%s", logs.String())
+	}
+}
