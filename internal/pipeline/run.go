@@ -239,13 +239,9 @@ func forgetLostStates(ctx context.Context, dest Destination, stored map[string]j
 		}
 		empty := true
 		for _, t := range s.Tables {
-			q, err := dest.Dialect().Render(`SELECT 1 FROM {{table "` + t.Name + `"}} LIMIT 1`)
+			found, err := hasRows(ctx, dest, t.Name)
 			if err != nil {
 				return err
-			}
-			found := false
-			if err := dest.QueryEach(ctx, q, func([]sql.NullString) error { found = true; return nil }); err != nil {
-				return fmt.Errorf("check %s for rows: %w", t.Name, err)
 			}
 			empty = empty && !found
 		}
