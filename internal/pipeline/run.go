@@ -136,6 +136,9 @@ func decodeAirbyte(line []byte) (protocol.Message, error) {
 		if in.State == nil || in.State.Stream == nil || (in.State.Type != "" && in.State.Type != "STREAM") {
 			return nil, errors.New("STATE is not of type STREAM; only per-stream state is supported")
 		}
+		if in.State.Stream.Descriptor.Name == "" {
+			return nil, errors.New("STATE without stream_descriptor.name")
+		}
 		s := protocol.State{Stream: in.State.Stream.Descriptor.Name, Data: in.State.Stream.State}
 		if in.State.SourceStats != nil {
 			s.RecordCount = int64(in.State.SourceStats.RecordCount)
