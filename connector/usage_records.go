@@ -13,12 +13,10 @@ import (
 )
 
 // Usage windows: Twilio answers a Daily.json range of up to a month
-// reliably; PageSize starts at Twilio's maximum and shrinks when a large
-// page keeps failing with 5xx.
+// reliably, in pages of Twilio's maximum size.
 const (
-	usageWindowDays  = 31
-	usagePageSize    = 1000
-	minUsagePageSize = 50
+	usageWindowDays = 31
+	usagePageSize   = 1000
 )
 
 // usageRecord is a record of the usage_records stream: the API's fields,
@@ -156,23 +154,16 @@ func (u *usageRead) readPartitionWindow(ctx context.Context, r windowRead[usageP
 
 func (u *usageRead) isMain(sid string) bool { return sid == u.conn.cfg.AccountSID }
 
-// readWindow reads one window of one account, retrying with smaller pages
-// when Twilio keeps failing on large ones. The rows live in the arena.
+// readWindow reads one window of one account. The rows live in the arena.
+// Each page is retried by the client's retry policy (package twilio),
+// the only one: a page that still fails fails the window.
 func (u *usageRead) readWindow(ctx context.Context, sid string, w window) ([]json.RawMessage, *rowArena, error) {
-	pageSize := usagePageSize
-	for {
-		rows, arena, err := u.fetchWindow(ctx, sid, w, pageSize)
-		if err == nil {
-			return rows, arena, nil
-		}
+	rows, arena, err := u.fetchWindow(ctx, sid, w, usagePageSize)
+	if err != nil {
 		arena.free()
-		if !twilio.IsTransient(err) || pageSize <= minUsagePageSize || ctx.Err() != nil {
-			return nil, nil, err
-		}
-		pageSize = max(minUsagePageSize, pageSize/4)
-		u.conn.log.Warn("Twilio keeps failing on this window; reading it again with smaller pages",
-			"account_sid", sid, "page_size", pageSize, "error", err.Error())
+		return nil, nil, err
 	}
+	return rows, arena, nil
 }
 
 func (u *usageRead) fetchWindow(ctx context.Context, sid string, w window, pageSize int) ([]json.RawMessage, *rowArena, error) {
