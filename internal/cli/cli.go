@@ -423,7 +423,7 @@ func runAirbyte(ctx context.Context, cmd string, args []string, sys IO) int {
 		return 0
 	}
 
-	api, err := newTwilioClient(cfg, a.log)
+	api, err := newTwilioClient(cfg, sys.Getenv, a.log)
 	if err != nil {
 		return a.fail(protocol.ConfigError, err.Error(), err)
 	}
@@ -499,13 +499,18 @@ func classify(err error) (protocol.FailureType, string) {
 	}
 }
 
-func newTwilioClient(cfg spec.Config, log *slog.Logger) (*twilio.Client, error) {
+// newTwilioClient returns a client for cfg. Twilio's edge location and
+// processing region come from TWILIO_EDGE and TWILIO_REGION, as in
+// Twilio's own libraries.
+func newTwilioClient(cfg spec.Config, getenv func(string) string, log *slog.Logger) (*twilio.Client, error) {
 	user, pass, _ := cfg.Credentials()
 	return twilio.New(twilio.Options{
 		Username:       user,
 		Password:       pass,
 		AccountSID:     cfg.AccountSID,
 		BaseURL:        cfg.BaseURL,
+		Edge:           getenv("TWILIO_EDGE"),
+		Region:         getenv("TWILIO_REGION"),
 		MaxConcurrency: cfg.Concurrency(),
 		Logger:         log,
 	})

@@ -125,7 +125,7 @@ func runConnect(ctx context.Context, args []string, sys IO) int {
 	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	fmt.Fprintf(errOut, "Testing the connection to %s …\n", cfg.AccountSID)
-	api, err := newTwilioClient(cfg, log)
+	api, err := newTwilioClient(cfg, sys.Getenv, log)
 	if err != nil {
 		return fail("%v", err)
 	}

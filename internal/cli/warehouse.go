@@ -336,7 +336,7 @@ type syncResult struct {
 // rejects, or a base_url nothing answers at, leave the warehouse exactly
 // as it was.
 func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *slog.Logger) (syncResult, error) {
-	api, err := newTwilioClient(cfg, log)
+	api, err := newTwilioClient(cfg, sys.Getenv, log)
 	if err != nil {
 		return syncResult{}, err
 	}

@@ -162,6 +162,7 @@ func TestBaseURLOverrideAndAuth(t *testing.T) {
 		name   string
 		call   func(context.Context, *twilio.Client) error
 		user   string
+		opts   func(*twilio.Options)
 		body   string
 		want   seen
 		wantOK bool
@@ -175,6 +176,17 @@ func TestBaseURLOverrideAndAuth(t *testing.T) {
 			user: testAccount,
 			body: accountBody,
 			want: seen{Host: "api.twilio.com", Path: accountPath, User: testAccount, Password: testPassword, Method: "GET"},
+		},
+		{
+			name: "edge and region",
+			call: func(ctx context.Context, c *twilio.Client) error {
+				_, err := c.Account(ctx, testAccount)
+				return err
+			},
+			user: testAccount,
+			opts: func(o *twilio.Options) { o.Edge, o.Region = "sydney", "au1" },
+			body: accountBody,
+			want: seen{Host: "api.sydney.au1.twilio.com", Path: accountPath, User: testAccount, Password: testPassword, Method: "GET"},
 		},
 		{
 			name: "api key credentials",
@@ -225,7 +237,12 @@ func TestBaseURLOverrideAndAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, log := scripted(t, ok(tt.body))
-			c := newClient(t, srv, func(o *twilio.Options) { o.Username = tt.user })
+			c := newClient(t, srv, func(o *twilio.Options) {
+				o.Username = tt.user
+				if tt.opts != nil {
+					tt.opts(o)
+				}
+			})
 			if err := tt.call(t.Context(), c); err != nil {
 				t.Fatalf("call: %v", err)
 			}
