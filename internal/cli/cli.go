@@ -33,12 +33,6 @@ import (
 // DocumentationURL is where `spec` points people.
 const DocumentationURL = "https://github.com/twilio-elt/twilio-elt#readme"
 
-// HeapAdvised is how much heap growth a main should have hugeheap advise
-// for huge pages: more than a read's working heap at max_concurrency 16
-// (~110 MB; more concurrency, more heap), and only address space until
-// it is used.
-const HeapAdvised = 256 << 20
-
 // IO is what a command may touch of the outside world.
 type IO struct {
 	Stdin          io.Reader
