@@ -40,26 +40,18 @@ func (t *RFC2822) UnmarshalJSON(b []byte) error {
 }
 
 type accountsPage struct {
-	Accounts    []Account `json:"accounts"`
-	NextPageURI *string   `json:"next_page_uri"`
+	Accounts    list[Account] `json:"accounts"`
+	NextPageURI *string       `json:"next_page_uri"`
 }
 
 // Accounts lists the accounts the credentials can see (the main account
 // and its subaccounts), a page at a time.
 func (c *Client) Accounts(ctx context.Context, yield func([]Account) error) error {
-	next := APIOrigin + "/2010-04-01/Accounts.json"
-	query := url.Values{"PageSize": {"1000"}}
-	for next != "" {
-		var page accountsPage
-		if err := c.getJSON(ctx, next, query, &page); err != nil {
-			return fmt.Errorf("list accounts: %w", err)
-		}
-		if err := yield(page.Accounts); err != nil {
-			return err
-		}
-		next, query = nextURI(page.NextPageURI), nil
-	}
-	return nil
+	return follow(ctx, c, "list accounts", "accounts", APIOrigin+"/2010-04-01/Accounts.json", url.Values{"PageSize": {"1000"}},
+		unmarshal[accountsPage],
+		func(p *accountsPage) error { return p.Accounts.check("accounts") },
+		func(p *accountsPage) string { return nextURI(p.NextPageURI) },
+		func(p *accountsPage) error { return yield(p.Accounts.Items) })
 }
 
 // Account fetches one account.

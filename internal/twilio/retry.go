@@ -152,19 +152,24 @@ func (c *Client) try(ctx context.Context, handler *twclient.RequestHandler, call
 	if err != nil {
 		return outcome{err: fmt.Errorf("GET %s: %w", where, err), status: resp.StatusCode}
 	}
-	err = jsonObject(body)
+	err = jsonObject(body, resp.Header.Get("Content-Type"))
 	if err == nil {
 		err = decode(body)
 	}
 	c.transport.release(resp) // decode keeps nothing of body
-	var syntax *json.SyntaxError
+	var (
+		syntax   *json.SyntaxError
+		notJSON  *notJSONError
+		contract *ContractError
+	)
 	switch {
 	case err == nil:
 		return outcome{status: resp.StatusCode}
-	case errors.As(err, &syntax) || errors.Is(err, errNotObject):
-		// An HTML page from a proxy, or a body cut short without the
-		// transport noticing: what Twilio sent is not what the contract
-		// says, and asking again may get it.
+	case errors.As(err, &syntax) || errors.As(err, &notJSON) || errors.As(err, &contract):
+		// An HTML page from a proxy, a body cut short without the
+		// transport noticing, a page without its records: what Twilio
+		// sent is not what the contract says, and asking again may get
+		// it.
 		return outcome{err: fmt.Errorf("GET %s: %w", where, &malformedError{err: err}), retry: true, status: resp.StatusCode}
 	}
 	// JSON that does not fit the contract (a field of the wrong type):
@@ -241,19 +246,34 @@ func retryAfter(h http.Header, limit time.Duration) (time.Duration, bool) {
 }
 
 // jsonObject checks that body is, at first sight, a JSON object: every
-// Twilio response is one.
-func jsonObject(body []byte) error {
+// Twilio response is one. contentType is the response's, for the error.
+func jsonObject(body []byte, contentType string) error {
 	if b := bytes.TrimLeft(body, " \t\r\n"); len(b) == 0 || b[0] != '{' {
-		return errNotObject
+		return &notJSONError{contentType: contentType, body: body}
 	}
 	return nil
 }
 
-var errNotObject = errors.New("the response body is not a JSON object")
+// notJSONError is a 2xx body that is not a JSON object. Its message says
+// what arrived instead: its type, size and first characters.
+type notJSONError struct {
+	contentType string
+	body        []byte
+}
 
-// malformedError is a 2xx response whose body is not JSON, or not a JSON
-// object: not what Twilio's contract says.
+func (e *notJSONError) Error() string {
+	what := "an empty body"
+	if len(e.body) > 0 {
+		start := e.body[:min(len(e.body), 60)]
+		what = fmt.Sprintf("%d bytes starting %q", len(e.body), bytes.ToValidUTF8(start, []byte("?")))
+	}
+	return fmt.Sprintf("expected a JSON object, got %s (Content-Type %q)", what, e.contentType)
+}
+
+// malformedError is a 2xx response whose body is not JSON, not a JSON
+// object, or a page that breaks a listing's contract: not what Twilio's
+// contract says.
 type malformedError struct{ err error }
 
-func (e *malformedError) Error() string { return "malformed response body: " + e.err.Error() }
+func (e *malformedError) Error() string { return "malformed response: " + e.err.Error() }
 func (e *malformedError) Unwrap() error { return e.err }

@@ -40,11 +40,18 @@ func (c *Client) SampleSuperSIMs(ctx context.Context, pageSize int) (Sample, err
 // sample reads the first page of a v1 listing of SIMs.
 func (c *Client) sample(ctx context.Context, rawURL string, pageSize int) (Sample, error) {
 	var page struct {
-		SIMs []json.RawMessage `json:"sims"`
-		Meta v1Meta            `json:"meta"`
+		SIMs list[json.RawMessage] `json:"sims"`
+		Meta v1Meta                `json:"meta"`
 	}
-	if err := c.getJSON(ctx, rawURL, url.Values{"PageSize": {strconv.Itoa(pageSize)}}, &page); err != nil {
+	err := c.getDecoded(ctx, rawURL, url.Values{"PageSize": {strconv.Itoa(pageSize)}}, func(body []byte) error {
+		page.SIMs, page.Meta = list[json.RawMessage]{}, v1Meta{}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return err
+		}
+		return page.SIMs.check("sims")
+	})
+	if err != nil {
 		return Sample{}, err
 	}
-	return Sample{N: len(page.SIMs), More: nextURL(page.Meta.NextPageURL) != ""}, nil
+	return Sample{N: len(page.SIMs.Items), More: nextURL(page.Meta.NextPageURL) != ""}, nil
 }

@@ -30,6 +30,23 @@ type UsageRecord struct {
 type usagePage struct {
 	UsageRecords []UsageRecord `json:"usage_records"`
 	NextPageURI  *string       `json:"next_page_uri"`
+	// contract is the *ContractError of a page without its records
+	// under "usage_records", as a list; nil for a good page.
+	contract error
+}
+
+// decodeUsagePageJSON decodes a usage page with encoding/json: the
+// fast decoder's reference, and its fallback for pages of an unusual
+// shape.
+func decodeUsagePageJSON(body []byte) (usagePage, error) {
+	var std struct {
+		UsageRecords list[UsageRecord] `json:"usage_records"`
+		NextPageURI  *string           `json:"next_page_uri"`
+	}
+	if err := json.Unmarshal(body, &std); err != nil {
+		return usagePage{}, err
+	}
+	return usagePage{UsageRecords: std.UsageRecords.Items, NextPageURI: std.NextPageURI, contract: std.UsageRecords.check("usage_records")}, nil
 }
 
 // rawUsagePage is usagePage undecoded, to find the record and field a
@@ -67,24 +84,21 @@ func (c *Client) UsageToday(ctx context.Context, sid string) error {
 	return nil
 }
 
-func (c *Client) usagePages(ctx context.Context, next string, query url.Values, yield func([]UsageRecord) error) error {
+func (c *Client) usagePages(ctx context.Context, first string, query url.Values, yield func([]UsageRecord) error) error {
 	dec := usageDecoders.Get().(*usageDecoder)
 	defer func() {
 		dec.reset()
 		usageDecoders.Put(dec)
 	}()
-	for next != "" {
-		where := describe(next, query)
-		var page usagePage
-		err := c.getDecoded(ctx, next, query, func(body []byte) error {
+	return follow(ctx, c, "", "usage_records", first, query,
+		func(body []byte, page *usagePage) error {
 			var err error
-			if page, err = dec.decode(body); err == nil {
+			if *page, err = dec.decode(body); err == nil {
 				return nil
 			}
 			// Not the usual shape: let encoding/json decode it, or say
 			// which record and field is wrong.
-			page = usagePage{}
-			if err := json.Unmarshal(body, &page); err != nil {
+			if *page, err = decodeUsagePageJSON(body); err != nil {
 				var raw rawUsagePage
 				if json.Unmarshal(body, &raw) == nil {
 					for i, rec := range raw.UsageRecords {
@@ -96,21 +110,17 @@ func (c *Client) usagePages(ctx context.Context, next string, query url.Values, 
 				return err
 			}
 			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for i, rec := range page.UsageRecords {
-			if _, err := time.Parse(time.DateOnly, rec.StartDate); err != nil {
-				return fmt.Errorf("GET %s: usage_records[%d]: start_date %q is not a date", where, i, rec.StartDate)
+		},
+		func(page *usagePage) error { return page.contract },
+		func(page *usagePage) string { return nextURI(page.NextPageURI) },
+		func(page *usagePage) error {
+			for i, rec := range page.UsageRecords {
+				if _, err := time.Parse(time.DateOnly, rec.StartDate); err != nil {
+					return fmt.Errorf("GET %s: usage_records[%d]: start_date %q is not a date", describe(first, query), i, rec.StartDate)
+				}
 			}
-		}
-		if err := yield(page.UsageRecords); err != nil {
-			return err
-		}
-		next, query = nextURI(page.NextPageURI), nil
-	}
-	return nil
+			return yield(page.UsageRecords)
+		})
 }
 
 // decodeRecord decodes raw into v; when that fails it names the field

@@ -62,10 +62,12 @@ func (d *usageDecoder) reset() {
 // decode decodes one page. The page's records live until the next call.
 func (d *usageDecoder) decode(body []byte) (usagePage, error) {
 	page := usagePage{UsageRecords: d.records[:0]}
+	listed := false
 	s := scanner{data: body, d: d}
 	err := s.object(func(key []byte) error {
 		switch string(key) {
 		case "usage_records":
+			listed = true
 			return s.array(func() error {
 				page.UsageRecords = append(page.UsageRecords, UsageRecord{})
 				return s.usageRecord(&page.UsageRecords[len(page.UsageRecords)-1])
@@ -88,6 +90,9 @@ func (d *usageDecoder) decode(body []byte) (usagePage, error) {
 		}
 	}
 	d.records = page.UsageRecords
+	if !listed {
+		page.contract = (&list[UsageRecord]{}).check("usage_records")
+	}
 	return page, err
 }
 

@@ -3,7 +3,6 @@ package twilio
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strconv"
 	"time"
@@ -42,53 +41,39 @@ type v1Meta struct {
 }
 
 type simsPage struct {
-	SIMs []SIM  `json:"sims"`
-	Meta v1Meta `json:"meta"`
+	SIMs list[SIM] `json:"sims"`
+	Meta v1Meta    `json:"meta"`
 }
 
 // SIMs lists the account's SIMs, a page at a time.
 func (c *Client) SIMs(ctx context.Context, yield func([]SIM) error) error {
-	next := WirelessOrigin + "/v1/Sims"
-	query := url.Values{"PageSize": {"1000"}}
-	for next != "" {
-		var page simsPage
-		if err := c.getJSON(ctx, next, query, &page); err != nil {
-			return fmt.Errorf("list SIMs: %w", err)
-		}
-		if err := yield(page.SIMs); err != nil {
-			return err
-		}
-		next, query = nextURL(page.Meta.NextPageURL), nil
-	}
-	return nil
+	return follow(ctx, c, "list SIMs", "sims", WirelessOrigin+"/v1/Sims", url.Values{"PageSize": {"1000"}},
+		unmarshal[simsPage],
+		func(p *simsPage) error { return p.SIMs.check("sims") },
+		func(p *simsPage) string { return nextURL(p.Meta.NextPageURL) },
+		func(p *simsPage) error { return yield(p.SIMs.Items) })
 }
 
 type simUsagePage struct {
-	UsageRecords []SIMUsageRecord `json:"usage_records"`
-	Meta         v1Meta           `json:"meta"`
+	UsageRecords list[SIMUsageRecord] `json:"usage_records"`
+	Meta         v1Meta               `json:"meta"`
 }
 
 // SIMDailyUsage lists a SIM's daily usage records for the periods
 // starting in [start, end), a page at a time.
 func (c *Client) SIMDailyUsage(ctx context.Context, simSID string, start, end time.Time, pageSize int, yield func([]SIMUsageRecord) error) error {
-	next := WirelessOrigin + "/v1/Sims/" + url.PathEscape(simSID) + "/UsageRecords"
+	first := WirelessOrigin + "/v1/Sims/" + url.PathEscape(simSID) + "/UsageRecords"
 	query := url.Values{
 		"Start":       {start.UTC().Format(time.RFC3339)},
 		"End":         {end.UTC().Format(time.RFC3339)},
 		"Granularity": {"daily"},
 		"PageSize":    {strconv.Itoa(pageSize)},
 	}
-	for next != "" {
-		var page simUsagePage
-		if err := c.getJSON(ctx, next, query, &page); err != nil {
-			return fmt.Errorf("list usage of SIM %s: %w", simSID, err)
-		}
-		if err := yield(page.UsageRecords); err != nil {
-			return err
-		}
-		next, query = nextURL(page.Meta.NextPageURL), nil
-	}
-	return nil
+	return follow(ctx, c, "list usage of SIM "+simSID, "usage_records", first, query,
+		unmarshal[simUsagePage],
+		func(p *simUsagePage) error { return p.UsageRecords.check("usage_records") },
+		func(p *simUsagePage) string { return nextURL(p.Meta.NextPageURL) },
+		func(p *simUsagePage) error { return yield(p.UsageRecords.Items) })
 }
 
 func nextURL(p *string) string {
