@@ -35,6 +35,9 @@ type Connector struct {
 	log      *slog.Logger
 	now      func() time.Time
 	verified atomic.Bool // VerifyCredentials succeeded
+	// windowDeadline bounds the reading of one window (see
+	// withinWindowDeadline).
+	windowDeadline time.Duration
 
 	mu      sync.Mutex
 	skipped []Skipped
@@ -66,11 +69,14 @@ func New(cfg spec.Config, api *twilio.Client, log *slog.Logger) *Connector {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Connector{cfg: cfg, api: api, log: log, now: time.Now}
+	return &Connector{cfg: cfg, api: api, log: log, now: time.Now, windowDeadline: DefaultWindowDeadline}
 }
 
 // SetClock replaces the clock, for tests.
 func (c *Connector) SetClock(now func() time.Time) { c.now = now }
+
+// SetWindowDeadline replaces DefaultWindowDeadline.
+func (c *Connector) SetWindowDeadline(d time.Duration) { c.windowDeadline = d }
 
 // Discover returns the catalog of every stream.
 func Discover() protocol.Catalog {

@@ -3,9 +3,33 @@ package connector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
+
+// DefaultWindowDeadline bounds the reading of one window: all its pages,
+// each under the client's retry budget. A usage window is a few pages
+// read in seconds; one still unread after this long is failed, naming
+// it, so a run against a Twilio that keeps failing or stalling ends, and
+// its cursor does not move past the window.
+const DefaultWindowDeadline = 15 * time.Minute
+
+// ErrWindowDeadline is the cause of a window that was not read within
+// its deadline.
+var ErrWindowDeadline = errors.New("the window was not read within its deadline")
+
+// withinWindowDeadline runs fetch, the requests of one window, under the
+// connector's window deadline.
+func (c *Connector) withinWindowDeadline(ctx context.Context, fetch func(context.Context) error) error {
+	wctx, cancel := context.WithTimeoutCause(ctx, c.windowDeadline, ErrWindowDeadline)
+	defer cancel()
+	err := fetch(wctx)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(wctx), ErrWindowDeadline) {
+		return fmt.Errorf("%w (%v): %w", ErrWindowDeadline, c.windowDeadline, err)
+	}
+	return err
+}
 
 // window is a range of whole UTC days, both ends included.
 type window struct{ first, last time.Time }

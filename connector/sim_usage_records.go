@@ -130,7 +130,12 @@ func (u *simUsageRead) blob() json.RawMessage { return u.st.Airbyte() }
 
 func (u *simUsageRead) readPartition(ctx context.Context, p simPartition) error {
 	for _, w := range simCursor.Windows(p.first, p.last) {
-		rows, err := u.fetchWindow(ctx, p.sid, w)
+		var rows []json.RawMessage
+		err := u.conn.withinWindowDeadline(ctx, func(ctx context.Context) error {
+			var err error
+			rows, err = u.fetchWindow(ctx, p.sid, w)
+			return err
+		})
 		if twilio.IsNotFound(err) {
 			u.conn.log.Warn("skipping a SIM Twilio no longer shows", "sim_sid", p.sid, "error", err.Error())
 			return nil

@@ -141,7 +141,15 @@ func (u *usageRead) blob() json.RawMessage { return u.st.Airbyte() }
 // in its turn.
 func (u *usageRead) readPartitionWindow(ctx context.Context, r windowRead[usagePartition]) (bool, error) {
 	p, w := r.part, r.w
-	rows, arena, err := u.readWindow(ctx, p.sid, w)
+	var (
+		rows  []json.RawMessage
+		arena *rowArena
+	)
+	err := u.conn.withinWindowDeadline(ctx, func(ctx context.Context) error {
+		var err error
+		rows, arena, err = u.readWindow(ctx, p.sid, w)
+		return err
+	})
 	if !r.waitTurn() {
 		// An earlier window failed or ended the partition: the cursor
 		// must not move past it.

@@ -24,6 +24,8 @@
 //     failures.
 //   - What is tried again: 429; 5xx except 501; a body cut short; a 2xx
 //     body that is not a JSON object (an HTML page from a proxy, say); a
+//     page that breaks a listing's contract (listing.go: its records key
+//     missing, null or not a list, a next page already read); a
 //     network failure (a reset, a timeout, a DNS server down); and one
 //     401 per request once an earlier request has succeeded, since Twilio
 //     answers a rare 401 to good credentials under load. Before any
@@ -39,12 +41,20 @@
 //     A 429 holds every request of the client for its wait: Twilio's
 //     concurrency limit is per account.
 //   - Each try is bounded by 60 s (RequestTimeout), reading the body
-//     included.
+//     included, and its response headers must come within 30 s
+//     (HeaderTimeout).
+//   - Silence: once no request of the client has had any answer for 3
+//     minutes (SilenceLimit) — every try timed out or failed on the
+//     network — a try that gets none is its request's last, failing
+//     with a *NoAnswerError: Twilio is down, or unreachable from here. A
+//     Twilio that accepts connections and never answers so fails a run
+//     in 3–4 minutes rather than after every request's budget.
 //   - Worst case for one request: 9 waits, 46–137 s in all, when every
-//     answer is an error without Retry-After (a Twilio outage); 10 × 60 s
-//     of tries plus those waits, about 12 minutes, when every try hangs
-//     until its time limit; and the bound, every try taking 60 s and
-//     asking for the longest Retry-After: 10 × 60 s + 9 × 2 min = 28 min.
+//     answer is an error without Retry-After (a Twilio outage); about 3.5
+//     minutes when nothing answers at all (the silence limit); and the
+//     bound, every try taking 60 s (headers in time, a body that
+//     trickles) and asking for the longest Retry-After: 10 × 60 s + 9 ×
+//     2 min = 28 min.
 //
 // A listing's pages are read one after another, each with its own budget,
 // and a listing fails with the first page whose budget is spent: so a
@@ -54,7 +64,8 @@
 // its worst case is its number of pages times a request's. There is no
 // other retry above this one, and no page-size fallback: a page that
 // keeps failing fails its window loudly, and the window's cursor does not
-// move.
+// move. Above it, the connector bounds a whole window (15 minutes,
+// connector.DefaultWindowDeadline).
 package twilio
 
 import (
@@ -101,10 +112,14 @@ type Options struct {
 	// first wait's interval (default 500ms), doubling up to MaxBackoff
 	// (default 20s); each wait is within ±50% of its interval.
 	// MaxRetryAfter caps a Retry-After (default 2m). RequestTimeout
-	// bounds one try, its body included (default 60s).
+	// bounds one try, its body included (default 60s); HeaderTimeout
+	// bounds the wait for its response headers (default 30s). Once no
+	// request has had an answer for SilenceLimit (default 3m), a try
+	// that gets none is the request's last.
 	MaxAttempts                            int
 	BaseBackoff, MaxBackoff, MaxRetryAfter time.Duration
-	RequestTimeout                         time.Duration
+	RequestTimeout, HeaderTimeout          time.Duration
+	SilenceLimit                           time.Duration
 	// Transport sends the requests; default http.DefaultTransport's clone.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
@@ -152,6 +167,7 @@ func New(opts Options) (*Client, error) {
 		slots:          make(chan struct{}, slots),
 		bodies:         make(chan []byte, slots),
 		attemptTimeout: orDefault(opts.RequestTimeout, defaultRequestTimeout),
+		headerTimeout:  orDefault(opts.HeaderTimeout, defaultHeaderTimeout),
 	}
 	return &Client{
 		creds:      twclient.NewCredentials(opts.Username, opts.Password),
@@ -164,6 +180,7 @@ func New(opts Options) (*Client, error) {
 			baseBackoff:   orDefault(opts.BaseBackoff, defaultBaseBackoff),
 			maxBackoff:    orDefault(opts.MaxBackoff, defaultMaxBackoff),
 			maxRetryAfter: orDefault(opts.MaxRetryAfter, defaultMaxRetryAfter),
+			silenceLimit:  orDefault(opts.SilenceLimit, defaultSilenceLimit),
 		},
 		log: log,
 	}, nil

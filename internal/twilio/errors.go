@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Twilio error codes the connector acts on.
@@ -69,7 +70,22 @@ func IsTransient(err error) bool {
 	}
 	var t *truncatedError
 	var m *malformedError
-	return errors.As(err, &t) || errors.As(err, &m) || errors.Is(err, errNetwork)
+	var n *NoAnswerError
+	return errors.As(err, &t) || errors.As(err, &m) || errors.As(err, &n) || errors.Is(err, errNetwork)
 }
+
+// NoAnswerError is a request given up because no request of the client
+// has had an answer for a long time: every try timed out or failed on
+// the network. Twilio is down, or unreachable from here.
+type NoAnswerError struct {
+	Silence time.Duration // since the last answer, or since the first request
+	Err     error         // the last try's
+}
+
+func (e *NoAnswerError) Error() string {
+	return fmt.Sprintf("Twilio has not answered any request for %v: it is down, or unreachable from this host (last try: %v)", e.Silence, e.Err)
+}
+
+func (e *NoAnswerError) Unwrap() error { return e.Err }
 
 var errNetwork = errors.New("network error")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -147,3 +148,53 @@ func TestNonJSONBodySaysWhatArrived(t *testing.T) {
 }
 
 func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+
+// A Twilio that accepts connections and never answers: each try ends at
+// the header timeout, and once nothing has answered for the silence
+// limit the request gives up with a *NoAnswerError, long before its
+// tries are spent.
+func TestSilentTwilioFailsAtTheSilenceLimit(t *testing.T) {
+	log := &requestLog{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.add(r)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv, func(o *twilio.Options) {
+		o.MaxAttempts = 1000
+		o.HeaderTimeout = 20 * time.Millisecond
+		o.SilenceLimit = 200 * time.Millisecond
+	})
+	_, err := c.Account(t.Context(), testAccount)
+	var silent *twilio.NoAnswerError
+	if !errors.As(err, &silent) {
+		t.Fatalf("Account = %v, want a *NoAnswerError", err)
+	}
+	if !strings.Contains(err.Error(), "has not answered any request") || !strings.Contains(err.Error(), "no response within 20ms") {
+		t.Errorf("error %q does not say that Twilio is silent, and how each try ended", err)
+	}
+	if !twilio.IsTransient(err) {
+		t.Errorf("IsTransient(%v) = false", err)
+	}
+	if n := log.count(); n < 2 || n > 20 {
+		t.Errorf("%d tries, want a few: tries go on until the silence limit, not for MaxAttempts", n)
+	}
+}
+
+// An answer, even an error, is not silence: a Twilio that answers 503
+// spends the request's tries.
+func TestAnswersAreNotSilence(t *testing.T) {
+	srv, log := scripted(t, twilioError(503, 20503))
+	c := newClient(t, srv, func(o *twilio.Options) {
+		o.MaxAttempts = 4
+		o.SilenceLimit = time.Nanosecond
+	})
+	_, err := c.Account(t.Context(), testAccount)
+	var silent *twilio.NoAnswerError
+	if err == nil || errors.As(err, &silent) {
+		t.Fatalf("Account = %v, want the 503", err)
+	}
+	if n := log.count(); n != 4 {
+		t.Errorf("%d tries, want 4", n)
+	}
+}

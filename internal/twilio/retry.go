@@ -24,6 +24,8 @@ const (
 	defaultMaxBackoff     = 20 * time.Second
 	defaultMaxRetryAfter  = 2 * time.Minute
 	defaultRequestTimeout = 60 * time.Second
+	defaultHeaderTimeout  = 30 * time.Second
+	defaultSilenceLimit   = 3 * time.Minute
 
 	// backoffJitter spreads each wait uniformly over ±50% of its
 	// interval, so that workers that failed together do not come back
@@ -39,6 +41,10 @@ type retryPolicy struct {
 	baseBackoff   time.Duration // first wait's interval; it doubles
 	maxBackoff    time.Duration // the interval stops growing here
 	maxRetryAfter time.Duration // a longer Retry-After is cut to this
+	// silenceLimit: once no request of the client has had an answer for
+	// this long, a try that got none is not made again (Twilio is down,
+	// or unreachable from here).
+	silenceLimit time.Duration
 }
 
 // waits returns the schedule of waits between the tries of one request:
@@ -100,6 +106,12 @@ func (c *Client) getDecoded(ctx context.Context, rawURL string, query url.Values
 		if last.retry && last.status == http.StatusUnauthorized {
 			last.retry = !unauthorizedRetried
 			unauthorizedRetried = true
+		}
+		if last.retry && last.status == 0 {
+			if silent := c.transport.silence(); silent >= c.policy.silenceLimit {
+				last.err = &NoAnswerError{Silence: silent.Truncate(time.Second), Err: last.err}
+				last.retry = false
+			}
 		}
 		switch {
 		case last.err == nil:

@@ -3,6 +3,7 @@ package twilio
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -28,6 +29,11 @@ type transport struct {
 	slots          chan struct{}
 	bodies         chan []byte // response buffers to reuse, up to one per slot
 	attemptTimeout time.Duration
+	headerTimeout  time.Duration
+
+	// lastAnswer is when a response last arrived (its headers), or when
+	// the first attempt started: Unix nanoseconds, 0 before any attempt.
+	lastAnswer atomic.Int64
 
 	mu          sync.Mutex
 	pausedUntil time.Time // after a 429, no request starts before this
@@ -70,12 +76,23 @@ func (t *transport) attempt(ctx context.Context, req *http.Request) (*http.Respo
 	t.inFlight.Add(1)
 	defer t.inFlight.Add(-1)
 
+	t.lastAnswer.CompareAndSwap(0, time.Now().UnixNano())
+
 	ctx, cancel := context.WithTimeout(ctx, t.attemptTimeout)
 	defer cancel()
+	ctx, cancelHeaders := context.WithCancelCause(ctx)
+	defer cancelHeaders(nil)
+	noHeaders := &noHeadersError{after: t.headerTimeout}
+	timer := time.AfterFunc(t.headerTimeout, func() { cancelHeaders(noHeaders) })
 	resp, err := t.next.RoundTrip(req.Clone(ctx))
+	timer.Stop()
 	if err != nil {
+		if context.Cause(ctx) == noHeaders {
+			return nil, noHeaders
+		}
 		return nil, err
 	}
+	t.lastAnswer.Store(time.Now().UnixNano())
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		t.accepted.Store(true) // even if the body is then cut short
 	}
@@ -98,6 +115,27 @@ func (t *transport) releaseSlot() {
 	<-t.slots
 	runtime.Gosched()
 }
+
+// silence returns how long no response has arrived: since the last one,
+// or since the first attempt.
+func (t *transport) silence() time.Duration {
+	last := t.lastAnswer.Load()
+	if last == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, last))
+}
+
+// noHeadersError is an attempt that got no response headers in time:
+// the connection was accepted, and nothing came back.
+type noHeadersError struct{ after time.Duration }
+
+func (e *noHeadersError) Error() string {
+	return fmt.Sprintf("no response within %v", e.after)
+}
+
+// Timeout marks the error as a timeout, as net.Error does.
+func (e *noHeadersError) Timeout() bool { return true }
 
 // truncatedError is a response whose body ended before its end: the
 // connection closed, or the attempt timed out, while it was read.
