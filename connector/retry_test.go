@@ -70,3 +70,29 @@ func TestUsageWindowThatKeepsFailingFailsLoudly(t *testing.T) {
 		t.Errorf("cursor of the main account = %s, want yesterday", got)
 	}
 }
+
+// A max_concurrency above the account's real concurrency limit adapts:
+// Twilio's 429s lower the requests in flight, and the read completes
+// with what a read under no limit gets.
+func TestConcurrencyAboveTwilioLimitAdapts(t *testing.T) {
+	read := func(limit int) (*capture, twilio.Stats) {
+		e := newEnv(t, twiliotest.Options{Seed: 4, Subaccounts: 5, Days: 40, ConcurrencyLimit: limit, Latency: 10 * time.Millisecond},
+			func(c map[string]any) { c["max_concurrency"] = 8 })
+		c := &capture{}
+		if err := e.conn.Read(t.Context(), configured(t, catalog.Incremental, connector.UsageRecords), nil, c); err != nil {
+			t.Fatalf("read with max_concurrency 8 against a limit of %d: %v", limit, err)
+		}
+		return c, e.api.Stats()
+	}
+	limited, st := read(3)
+	if st.RateLimitWaits == 0 || st.LowestConcurrency >= 8 {
+		t.Errorf("stats %+v: want 429s that lowered the requests in flight", st)
+	}
+	free, _ := read(0)
+	if got, want := string(limited.lastState(connector.UsageRecords)), string(free.lastState(connector.UsageRecords)); got != want {
+		t.Errorf("state under a limit of 3:\n%s\nwant, as under none:\n%s", got, want)
+	}
+	if got, want := len(limited.records(connector.UsageRecords)), len(free.records(connector.UsageRecords)); got != want || want == 0 {
+		t.Errorf("%d records under a limit of 3, want %d as under none", got, want)
+	}
+}

@@ -105,7 +105,8 @@ type Options struct {
 	// (TWILIO_EDGE and TWILIO_REGION for the command line); empty means
 	// Twilio's default.
 	Edge, Region string
-	// MaxConcurrency caps the requests in flight; default 8.
+	// MaxConcurrency caps the requests in flight; default 8. 429s lower
+	// the cap for a while (limiter.go).
 	MaxConcurrency int
 	// The retry budget (see the package documentation). MaxAttempts
 	// bounds the tries of one request (default 10). BaseBackoff is the
@@ -162,9 +163,11 @@ func New(opts Options) (*Client, error) {
 	}
 	slots := orDefault(opts.MaxConcurrency, 8)
 	tr := &transport{
-		next:           next,
-		origin:         origin,
-		slots:          make(chan struct{}, slots),
+		next:   next,
+		origin: origin,
+		limit: newLimiter(slots, func(n int) {
+			log.Info("Twilio answered 429 (too many requests): lowering the requests in flight", "max_in_flight", n)
+		}),
 		bodies:         make(chan []byte, slots),
 		attemptTimeout: orDefault(opts.RequestTimeout, defaultRequestTimeout),
 		headerTimeout:  orDefault(opts.HeaderTimeout, defaultHeaderTimeout),
@@ -202,14 +205,18 @@ type Stats struct {
 	Requests       int64 // HTTP attempts sent
 	Retries        int64 // attempts that were retried
 	RateLimitWaits int64 // 429 answers, each pausing every request
+	// LowestConcurrency is the lowest cap on requests in flight so far:
+	// MaxConcurrency unless 429s lowered it.
+	LowestConcurrency int
 }
 
 // Stats returns the counts so far.
 func (c *Client) Stats() Stats {
 	return Stats{
-		Requests:       c.transport.requests.Load(),
-		Retries:        c.transport.retries.Load(),
-		RateLimitWaits: c.transport.rateLimitWaits.Load(),
+		Requests:          c.transport.requests.Load(),
+		Retries:           c.transport.retries.Load(),
+		RateLimitWaits:    c.transport.rateLimitWaits.Load(),
+		LowestConcurrency: c.transport.limit.lowestCap(),
 	}
 }
 

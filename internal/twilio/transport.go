@@ -15,7 +15,7 @@ import (
 
 // transport is the one http.RoundTripper under twilio-go. Every attempt
 // passes through it, so it is where the base-URL override, the pause
-// after a 429, the concurrency cap, the time limit of an attempt and
+// after a 429, the concurrency cap (adaptive: limiter.go), the time limit of an attempt and
 // request counting live. It makes exactly one attempt per RoundTrip:
 // trying again is the retry policy's decision (retry.go), which sees the
 // whole attempt, the decoding of the body included.
@@ -26,7 +26,7 @@ import (
 type transport struct {
 	next           http.RoundTripper
 	origin         *url.URL // nil: requests go where twilio-go sends them
-	slots          chan struct{}
+	limit          *limiter
 	bodies         chan []byte // response buffers to reuse, up to one per slot
 	attemptTimeout time.Duration
 	headerTimeout  time.Duration
@@ -66,10 +66,9 @@ func (t *transport) attempt(ctx context.Context, req *http.Request) (*http.Respo
 	if err := t.waitPause(ctx); err != nil {
 		return nil, err
 	}
-	select {
-	case t.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	round, err := t.limit.acquire(ctx)
+	if err != nil {
+		return nil, err
 	}
 	defer t.releaseSlot()
 	t.requests.Add(1)
@@ -93,6 +92,11 @@ func (t *transport) attempt(ctx context.Context, req *http.Request) (*http.Respo
 		return nil, err
 	}
 	t.lastAnswer.Store(time.Now().UnixNano())
+	if resp.StatusCode == http.StatusTooManyRequests {
+		t.limit.throttled(round)
+	} else {
+		t.limit.succeeded()
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		t.accepted.Store(true) // even if the body is then cut short
 	}
@@ -112,7 +116,7 @@ func (t *transport) attempt(ctx context.Context, req *http.Request) (*http.Respo
 // read: without the yield the slot sat idle for that long (2.8 ms a
 // request on average in a 200-account backfill, the slowest far longer).
 func (t *transport) releaseSlot() {
-	<-t.slots
+	t.limit.release()
 	runtime.Gosched()
 }
 
