@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
 )
@@ -18,7 +19,10 @@ func runEmulator(ctx context.Context, args []string, sys IO) int {
 	sims := fs.Int("sims", 20, "number of SIMs")
 	latency := fs.Duration("latency", 0, "added to every request")
 	limit := fs.Int("concurrency-limit", 0, "requests in flight beyond this get 429 (0: no limit)")
-	faultRate := fs.Float64("fault-rate", 0, "probability of an injected fault (500, 503, 429, truncated body, slow) per request")
+	faultRate := fs.Float64("fault-rate", 0, "probability of an injected fault per request, of a kind drawn from -faults (seeded)")
+	faultKinds := fs.String("faults", "500,503,429,truncated,slow", "the fault `kinds` to draw from, comma-separated, or all: "+
+		strings.Join(faultKindNames(), ", "))
+	unauthorizedFrom := fs.Int("unauthorized-from", 0, "answer 401 from the `N`th authenticated request on, as a key revoked mid-run (0: never)")
 	var spikes []twiliotest.Spike
 	fs.Func("spike", "inject a burst of usage, `KIND:ACCOUNT_INDEX:DAYS_AGO:FACTOR` (kind sms, calls or data; account 0 is the main one); repeatable", func(v string) error {
 		sp, err := twiliotest.ParseSpike(v)
@@ -39,11 +43,12 @@ func runEmulator(ctx context.Context, args []string, sys IO) int {
 		ConcurrencyLimit: *limit,
 		Spikes:           spikes,
 	}
-	if *faultRate > 0 {
-		opts.Faults = twiliotest.Faults{Rate: *faultRate, Kinds: []twiliotest.FaultKind{
-			twiliotest.Fault500, twiliotest.Fault503, twiliotest.Fault429, twiliotest.FaultTruncated, twiliotest.FaultSlow,
-		}}
+	kinds, err := twiliotest.ParseFaultKinds(*faultKinds)
+	if err != nil {
+		fmt.Fprintf(sys.Stderr, "emulator: -faults: %v\n", err)
+		return 2
 	}
+	opts.Faults = twiliotest.Faults{Rate: *faultRate, Kinds: kinds, UnauthorizedFrom: *unauthorizedFrom}
 	srv := twiliotest.New(opts)
 	url, err := srv.Start(*addr)
 	if err != nil {
@@ -62,4 +67,12 @@ func runEmulator(ctx context.Context, args []string, sys IO) int {
 	}
 	<-ctx.Done()
 	return 0
+}
+
+func faultKindNames() []string {
+	var out []string
+	for _, k := range twiliotest.FaultKinds() {
+		out = append(out, k.String())
+	}
+	return out
 }

@@ -200,7 +200,8 @@ func refSIMUsageJSON(sm *sim, u simDay) json.RawMessage {
 		Start string `json:"start"`
 		End   string `json:"end"`
 	}
-	return marshal(struct {
+	// The roaming country's key varies by SIM (sim.countryKey).
+	b := marshal(struct {
 		AccountSID string            `json:"account_sid"`
 		Commands   commandsUsageJSON `json:"commands"`
 		Data       dataUsageJSON     `json:"data"`
@@ -223,4 +224,5 @@ func refSIMUsageJSON(sm *sim, u simDay) json.RawMessage {
 		SIMSID: sm.SID,
 		Period: period{u.start.UTC().Format(isoLayout), u.end.UTC().Format(isoLayout)},
 	})
+	return bytes.ReplaceAll(b, []byte(`"country":`), []byte(`"`+sm.countryKey+`":`))
 }

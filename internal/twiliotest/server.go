@@ -38,23 +38,6 @@ type Options struct {
 	Spikes []Spike
 }
 
-// Faults injects failures into authenticated requests.
-type Faults struct {
-	Rate  float64     // probability per request of a fault
-	Kinds []FaultKind // chosen uniformly; empty means Fault500
-}
-
-// A FaultKind is a kind of injected failure.
-type FaultKind int
-
-const (
-	Fault500       FaultKind = iota // 500, code 20500
-	Fault503                        // 503, code 20503
-	Fault429                        // 429, code 20429, Retry-After: 1
-	FaultTruncated                  // 200 with the full Content-Length, half the body, then the connection is aborted
-	FaultSlow                       // the answer comes after 2s (or never, if the request is canceled first)
-)
-
 // slowDelay is how long FaultSlow delays an answer.
 const slowDelay = 2 * time.Second
 
@@ -120,8 +103,11 @@ type Server struct {
 	inFlight    int
 	maxInFlight int
 	requestSeq  uint64
-	httpServer  *http.Server
-	url         string
+	// authenticated counts authenticated requests, for
+	// Faults.UnauthorizedFrom.
+	authenticated int
+	httpServer    *http.Server
+	url           string
 }
 
 // New returns a Server with all its data generated, deterministically from
@@ -448,27 +434,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, arrived time.Time
 		return
 	}
 
-	kind, fault := s.pickFault()
-	if fault {
-		switch kind {
-		case Fault503:
-			writeError(w, &apiError{status: http.StatusServiceUnavailable, code: 20503, message: "Service Unavailable"})
-			return
-		case Fault429:
-			w.Header().Set("Retry-After", "1")
-			writeError(w, errTooManyRequests)
-			return
-		case FaultTruncated:
-			s.serveTruncated(w, r, p, svc)
-			return
-		case FaultSlow:
-			if !sleep(r.Context(), slowDelay) {
-				return
-			}
-		default:
-			writeError(w, &apiError{status: http.StatusInternalServerError, code: 20500, message: "Internal Server Error"})
-			return
-		}
+	kind, fault, revoked := s.pickFault()
+	switch {
+	case revoked:
+		writeError(w, errAuthenticate)
+		return
+	case fault && s.serveFault(w, r, p, svc, kind):
+		return
 	}
 	s.route(w, r, p, svc)
 }
@@ -519,9 +491,21 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.body.Write(b)
 }
 
-func (s *Server) pickFault() (FaultKind, bool) {
+// pickFault draws the fault of an authenticated request, and says
+// whether its credentials count as revoked (Faults.UnauthorizedFrom).
+func (s *Server) pickFault() (kind FaultKind, fault, revoked bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.authenticated++
+	if n := s.faults.UnauthorizedFrom; n > 0 && s.authenticated >= n {
+		return 0, false, true
+	}
+	kind, fault = s.drawFault()
+	return kind, fault, false
+}
+
+// drawFault draws a fault kind from s.faults. s.mu is held.
+func (s *Server) drawFault() (FaultKind, bool) {
 	if s.faults.Rate <= 0 || s.faultRNG.Float64() >= s.faults.Rate {
 		return 0, false
 	}

@@ -33,7 +33,16 @@ type sim struct {
 	days        []simDay
 	records     []byte // days, encoded, one after the other
 	recordEnds  []int  // where each day's record ends in records
+	// countryKey is the key its international roaming entries name their
+	// country under. Twilio does not document it, so the emulator varies
+	// it by SIM, seeded (RoamingCountryKeys).
+	countryKey string
 }
+
+// RoamingCountryKeys are the keys an international roaming entry of the
+// emulator names its country under, one per SIM, chosen by the seed:
+// Twilio documents the entries' other keys, not this one.
+var RoamingCountryKeys = []string{"country", "iso_country", "country_code"}
 
 // record returns day i's encoded record.
 func (sm *sim) record(i int) []byte {
@@ -125,6 +134,7 @@ func (s *Server) generateSIMs(seed int64, n int) {
 		return d.Add(time.Duration(rng.Int64N(int64(day))) / time.Second * time.Second)
 	}
 	var slab []byte // encoded records of SIMs are allocated from slabs
+	keys := rand.New(rand.NewPCG(uint64(seed), 3))
 	for i := range n {
 		status := simStatuses[i%len(simStatuses)]
 		var created time.Time
@@ -158,7 +168,7 @@ func (s *Server) generateSIMs(seed int64, n int) {
 			Status:      status,
 			DateCreated: created,
 			DateUpdated: updated,
-		}}
+		}, countryKey: RoamingCountryKeys[keys.IntN(len(RoamingCountryKeys))]}
 		if i%5 != 4 {
 			sm.FriendlyName = fmt.Sprintf("Tracker %d", i+1)
 		}
@@ -255,30 +265,30 @@ func appendSIMUsage(b []byte, sm *sim, u simDay) []byte {
 	b = append(b, `{"account_sid":`...)
 	b = appendJSONString(b, sm.AccountSID)
 	b = append(b, `,"commands":`...)
-	b = appendCommands(b, cmdTotal, "", false)
+	b = appendCommands(b, cmdTotal, "", "", false)
 	b = append(b, `,"home":`...)
-	b = appendCommands(b, u.cmdHome, "", true)
+	b = appendCommands(b, u.cmdHome, "", "", true)
 	b = append(b, `,"national_roaming":`...)
-	b = appendCommands(b, u.cmdNational, "", true)
+	b = appendCommands(b, u.cmdNational, "", "", true)
 	b = append(b, `,"international_roaming":[`...)
 	for i, p := range u.international {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendCommands(b, p.cmd, p.country, true)
+		b = appendCommands(b, p.cmd, sm.countryKey, p.country, true)
 	}
 	b = append(b, `]},"data":`...)
-	b = appendData(b, dataTotal, "", false)
+	b = appendData(b, dataTotal, "", "", false)
 	b = append(b, `,"home":`...)
-	b = appendData(b, u.dataHome, "", true)
+	b = appendData(b, u.dataHome, "", "", true)
 	b = append(b, `,"national_roaming":`...)
-	b = appendData(b, u.dataNational, "", true)
+	b = appendData(b, u.dataNational, "", "", true)
 	b = append(b, `,"international_roaming":[`...)
 	for i, p := range u.international {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendData(b, p.data, p.country, true)
+		b = appendData(b, p.data, sm.countryKey, p.country, true)
 	}
 	b = append(b, `]},"sim_sid":`...)
 	b = appendJSONString(b, sm.SID)
@@ -291,7 +301,7 @@ func appendSIMUsage(b []byte, sm *sim, u simDay) []byte {
 
 // appendCommands appends the members of a commands counter (and its
 // country, if any), closing the object if closed.
-func appendCommands(b []byte, p commandsPart, country string, closed bool) []byte {
+func appendCommands(b []byte, p commandsPart, key, country string, closed bool) []byte {
 	b = append(b, `{"billing_units":"USD","billed":`...)
 	b = appendBilled(b, p.billed)
 	b = append(b, `,"total":`...)
@@ -300,12 +310,12 @@ func appendCommands(b []byte, p commandsPart, country string, closed bool) []byt
 	b = strconv.AppendInt(b, p.fromSIM, 10)
 	b = append(b, `,"to_sim":`...)
 	b = strconv.AppendInt(b, p.toSIM, 10)
-	return appendCountry(b, country, closed)
+	return appendCountry(b, key, country, closed)
 }
 
 // appendData appends the members of a data counter (and its country, if
 // any), closing the object if closed.
-func appendData(b []byte, p dataPart, country string, closed bool) []byte {
+func appendData(b []byte, p dataPart, key, country string, closed bool) []byte {
 	b = append(b, `{"billing_units":"USD","billed":`...)
 	b = appendBilled(b, p.billed)
 	b = append(b, `,"total":`...)
@@ -315,12 +325,14 @@ func appendData(b []byte, p dataPart, country string, closed bool) []byte {
 	b = append(b, `,"download":`...)
 	b = strconv.AppendInt(b, p.download, 10)
 	b = append(b, `,"units":"bytes"`...)
-	return appendCountry(b, country, closed)
+	return appendCountry(b, key, country, closed)
 }
 
-func appendCountry(b []byte, country string, closed bool) []byte {
+func appendCountry(b []byte, key, country string, closed bool) []byte {
 	if country != "" {
-		b = append(b, `,"country":`...)
+		b = append(b, `,"`...)
+		b = append(b, key...)
+		b = append(b, `":`...)
 		b = appendJSONString(b, country)
 	}
 	if closed {

@@ -1,6 +1,7 @@
 package twiliotest
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -192,5 +193,23 @@ func TestSIMUsage(t *testing.T) {
 	}
 	if roaming == 0 {
 		t.Error("no international roaming anywhere")
+	}
+}
+
+// Twilio does not document the key an international roaming entry names
+// its country under: the emulator varies it by SIM, so readers meet
+// every spelling it knows.
+func TestRoamingCountryKeyVaries(t *testing.T) {
+	s := New(Options{Seed: 3, SIMs: 40, Days: 30})
+	seen := map[string]bool{}
+	for _, sm := range s.sims {
+		for _, u := range sm.days {
+			if len(u.international) > 0 && bytes.Contains(appendSIMUsage(nil, sm, u), []byte(`"`+sm.countryKey+`":"`)) {
+				seen[sm.countryKey] = true
+			}
+		}
+	}
+	if len(seen) != len(RoamingCountryKeys) {
+		t.Errorf("roaming entries name their country under %v, want each of %v", seen, RoamingCountryKeys)
 	}
 }
