@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 )
 
@@ -108,7 +109,9 @@ func (p *pager) visit(next string) { p.visited[pageID(next, nil)] = true }
 
 // pageID identifies a page: its path and its query, parameters sorted, so
 // the same page asked for with its parameters in another order is the
-// same page.
+// same page. Page=0 without a PageToken is the first page, as is no
+// Page at all: Twilio's first_page_uri says Page=0 where the first
+// request said nothing.
 func pageID(rawURL string, query url.Values) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -116,6 +119,10 @@ func pageID(rawURL string, query url.Values) string {
 	}
 	if query == nil {
 		query = u.Query()
+	}
+	if query.Get("Page") == "0" && query.Get("PageToken") == "" {
+		query = maps.Clone(query)
+		query.Del("Page")
 	}
 	return u.Path + "?" + query.Encode()
 }

@@ -45,6 +45,7 @@ func TestListingContractViolations(t *testing.T) {
 		{"records a string", `{"usage_records":"none","next_page_uri":null}`, `"usage_records" is a string, not a list`},
 		{"next page points at itself", usagePageBody(1, second), "already read in this listing"},
 		{"next page points back at the first", usagePageBody(1, first), "already read in this listing"},
+		{"next page points at the first as Twilio's first_page_uri names it", usagePageBody(1, first+"&Page=0"), "already read in this listing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
