@@ -159,7 +159,24 @@ main() {
 		say "BigQuery emulator restarted at $BIGQUERY_EMULATOR_HOST"
 	fi
 	go test -count=1 -timeout 30m ./internal/warehouse/bigquery 2>&1 | tee -a "$logs/go-test.log"
+
+	echo "== fuzz (${FUZZTIME:-5s} per target)"
+	fuzz "${FUZZTIME:-5s}" 2>&1 | tee -a "$logs/go-test.log"
 	say "all tests passed; logs in $logs"
+}
+
+# fuzz runs every fuzz target of the module (each func Fuzz… in a
+# _test.go file) for the given time; a crasher fails the run and is kept
+# under its package's testdata/fuzz, as go test does.
+fuzz() {
+	local file pkg name
+	grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
+		pkg=./$(dirname "${file#./}")
+		for name in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file"); do
+			say "fuzz $pkg $name"
+			go test -run '^$' -fuzz "^$name\$" -fuzztime "$1" "$pkg" || return 1
+		done
+	done
 }
 
 # Sourced (by its own test), it only defines the functions above.
