@@ -100,10 +100,15 @@ func killAt(t *testing.T, dir string, command []string, d time.Duration) bool {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 		// The group's other processes (read and load of a pipe) are not
-		// our children: wait until they have exited, and their locks
-		// with them. (A zombie left for init to reap holds none.)
-		for deadline := time.Now().Add(10 * time.Second); groupRunning(cmd.Process.Pid) && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
+		// our children: kill again until none is left running (one
+		// forked while the first kill was delivered escapes it), so
+		// their locks are gone. A zombie left for init to reap holds
+		// none.
+		for deadline := time.Now().Add(30 * time.Second); groupRunning(cmd.Process.Pid); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("processes of group %d still run 30 s after SIGKILL", cmd.Process.Pid)
+			}
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 		return true
 	}

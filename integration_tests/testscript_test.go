@@ -123,7 +123,14 @@ func TestTestScriptChecksTidy(t *testing.T) {
 	write(filepath.Join(dir, "mod", "main.go"), "package main\n\nfunc main() {}\n")
 	tidy := "module example.com/mod\n\ngo 1.26\n"
 	untidy := tidy + "\nrequire example.com/dep v0.0.0\n\nreplace example.com/dep => ../dep\n"
-	env := []string{"PATH=" + filepath.Dir(goBin) + ":/usr/bin:/bin", "GOPROXY=off", "GOTOOLCHAIN=local"}
+	// The user's own HOME, not a temporary one: the go command writes
+	// its caches and telemetry there, its telemetry from a process it
+	// leaves running, which would race the temporary folder's removal.
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + filepath.Dir(goBin) + ":/usr/bin:/bin", "GOPROXY=off", "GOTOOLCHAIN=local", "HOME=" + home}
 	for _, tt := range []struct {
 		name, gomod string
 		fail        bool
