@@ -23,6 +23,10 @@ type Options struct {
 	Subaccounts int              // number of subaccounts
 	Days        int              // days of daily usage history ending today (UTC), inclusive; 0 means 120
 	SIMs        int              // number of SIMs on the main account
+	SuperSIMs   int              // number of Super SIMs on the main account
+	// NoSuperSIM makes the Super SIM API answer 404 (code 20404) to
+	// every request: an account Super SIM does not serve.
+	NoSuperSIM bool
 	Now         func() time.Time // clock; nil means time.Now. Data is generated for Now() at New.
 	// Latency is how long after a request arrives its response starts:
 	// the emulator builds the response meanwhile, as a remote server would,
@@ -91,6 +95,9 @@ type Server struct {
 	sims           []*sim
 	simBySID       map[string]*sim
 	ratePlans      []ratePlan
+	superSIMs      []*superSIM
+	superNetworks  []superNetwork
+	noSuperSIM     bool
 	spikes         []Spike
 	injected       []InjectedSpike
 
@@ -135,6 +142,7 @@ func New(opts Options) *Server {
 		limit:        opts.ConcurrencyLimit,
 		faultRNG:     rand.New(rand.NewPCG(uint64(opts.Seed), 0xfa017)),
 		spikes:       opts.Spikes,
+		noSuperSIM:   opts.NoSuperSIM,
 	}
 	s.dayDates, s.dayStrings = make([]time.Time, days), make([]string, days)
 	for d := range days {
@@ -158,6 +166,7 @@ func New(opts Options) *Server {
 	}
 	s.sumSubaccounts()
 	s.generateSIMs(opts.Seed, opts.SIMs)
+	s.generateSuperSIMs(opts.Seed, opts.SuperSIMs)
 	return s
 }
 
@@ -405,7 +414,7 @@ func requestID(seq uint64) string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, arrived time.Time) {
-	svc := serviceOf(r.URL.Path)
+	svc := serviceOf(r.Host, r.URL.Path)
 	if svc == "" || !hostMatches(r.Host, svc) {
 		writeError(w, notFound(r.URL.Path))
 		return
@@ -446,11 +455,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, arrived time.Time
 }
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request, p principal, svc string) {
-	if svc == "api" {
+	switch svc {
+	case "api":
 		s.serveAPI(w, r, p)
-		return
+	case "supersim":
+		s.serveSuperSIM(w, r, p)
+	default:
+		s.serveWireless(w, r, p)
 	}
-	s.serveWireless(w, r, p)
 }
 
 // serveTruncated answers with the full Content-Length but only half the
@@ -566,13 +578,20 @@ func alnumString(r *rand.Rand, n int) string {
 	return string(b)
 }
 
-// serviceOf returns the Twilio service a path belongs to: "api" for
-// /2010-04-01/..., "wireless" for /v1/Sims..., "" for neither.
-func serviceOf(path string) string {
+// serviceOf returns the Twilio service a request belongs to: "api" for
+// /2010-04-01/..., "supersim" for /v1/UsageRecords and for /v1/Sims...
+// sent to a supersim.* host, "wireless" for other /v1/Sims..., "" for
+// none. Wireless and Super SIM share the path /v1/Sims: the Host header
+// (which the client keeps when a base URL replaces the origin) tells them
+// apart.
+func serviceOf(host, path string) string {
+	sims := path == "/v1/Sims" || strings.HasPrefix(path, "/v1/Sims/")
 	switch {
 	case strings.HasPrefix(path, apiPrefix+"/"):
 		return "api"
-	case path == "/v1/Sims" || strings.HasPrefix(path, "/v1/Sims/"):
+	case path == "/v1/UsageRecords" || sims && strings.HasPrefix(strings.ToLower(host), "supersim."):
+		return "supersim"
+	case sims:
 		return "wireless"
 	}
 	return ""

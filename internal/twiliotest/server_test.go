@@ -50,7 +50,7 @@ func get(t testing.TB, s *Server, c creds, target string, host string) response 
 // fetch is get for use outside the test goroutine.
 func fetch(s *Server, c creds, target string, host string) (response, error) {
 	u := target
-	for _, origin := range []string{"https://api.twilio.com", "https://wireless.twilio.com"} {
+	for _, origin := range []string{"https://api.twilio.com", "https://wireless.twilio.com", "https://supersim.twilio.com"} {
 		if rest, ok := strings.CutPrefix(target, origin); ok {
 			u, host = rest, strings.TrimPrefix(origin, "https://")
 		}
