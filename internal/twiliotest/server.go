@@ -19,15 +19,15 @@ import (
 // Options configures a Server. The zero value is a main account without
 // subaccounts or SIMs and 120 days of history.
 type Options struct {
-	Seed        int64            // data seed; the same seed (and clock) gives the same bytes
-	Subaccounts int              // number of subaccounts
-	Days        int              // days of daily usage history ending today (UTC), inclusive; 0 means 120
-	SIMs        int              // number of SIMs on the main account
-	SuperSIMs   int              // number of Super SIMs on the main account
+	Seed        int64 // data seed; the same seed (and clock) gives the same bytes
+	Subaccounts int   // number of subaccounts
+	Days        int   // days of daily usage history ending today (UTC), inclusive; 0 means 120
+	SIMs        int   // number of SIMs on the main account
+	SuperSIMs   int   // number of Super SIMs on the main account
 	// NoSuperSIM makes the Super SIM API answer 404 (code 20404) to
 	// every request: an account Super SIM does not serve.
 	NoSuperSIM bool
-	Now         func() time.Time // clock; nil means time.Now. Data is generated for Now() at New.
+	Now        func() time.Time // clock; nil means time.Now. Data is generated for Now() at New.
 	// Latency is how long after a request arrives its response starts:
 	// the emulator builds the response meanwhile, as a remote server would,
 	// so its own work does not add to the latency a client sees unless it
