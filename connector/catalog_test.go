@@ -38,7 +38,7 @@ func TestStreamsAreConsistent(t *testing.T) {
 	for _, s := range streams {
 		names = append(names, s.Name)
 	}
-	if diff := cmp.Diff([]string{connector.Accounts, connector.UsageRecords, connector.SIMs, connector.SIMUsageRecords}, names); diff != "" {
+	if diff := cmp.Diff([]string{connector.Accounts, connector.UsageRecords, connector.SIMs, connector.SIMUsageRecords, connector.SuperSIMs, connector.SuperSIMUsageRecords}, names); diff != "" {
 		t.Errorf("stream names (-want +got):\n%s", diff)
 	}
 	if len(slices.Compact(slices.Sorted(slices.Values(names)))) != len(names) {
@@ -148,6 +148,9 @@ func TestStreamContract(t *testing.T) {
 		"usage_records":     {[]string{"account_sid", "category", "start_date"}, "start_date", []catalog.SyncMode{catalog.FullRefresh, catalog.Incremental}, "account_sid"},
 		"sims":              {[]string{"sid"}, "", []catalog.SyncMode{catalog.FullRefresh}, ""},
 		"sim_usage_records": {[]string{"sim_sid", "period_start"}, "period_start", []catalog.SyncMode{catalog.FullRefresh, catalog.Incremental}, "sim_sid"},
+		"super_sims":        {[]string{"sid"}, "", []catalog.SyncMode{catalog.FullRefresh}, ""},
+		"super_sim_usage_records": {[]string{"account_sid", "sim_sid", "period_start"}, "period_start",
+			[]catalog.SyncMode{catalog.FullRefresh, catalog.Incremental}, "account_sid"},
 	}
 	got := map[string]contract{}
 	for _, s := range connector.Catalog() {
@@ -368,6 +371,8 @@ func TestAll(t *testing.T) {
 		{"usage_records", catalog.Incremental},
 		{"sims", catalog.FullRefresh},
 		{"sim_usage_records", catalog.Incremental},
+		{"super_sims", catalog.FullRefresh},
+		{"super_sim_usage_records", catalog.Incremental},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("All() (-want +got):\n%s", diff)

@@ -84,6 +84,8 @@ var registry = []*Stream{
 	&usageRecordsStream,
 	&simsStream,
 	&simUsageRecordsStream,
+	&superSIMsStream,
+	&superSIMUsageStream,
 }
 
 // Streams returns the registry.
