@@ -1118,3 +1118,91 @@ func TestAPIErrorText(t *testing.T) {
 // ignoreLowest leaves the limiter's LowestConcurrency out of a Stats
 // comparison: limiter_test.go tests it.
 var ignoreLowest = cmpopts.IgnoreFields(twilio.Stats{}, "LowestConcurrency")
+
+func TestSuperSIMDailyUsage(t *testing.T) {
+	next := "https://supersim.twilio.com/v1/UsageRecords?Group=sim&Granularity=day&PageSize=1&Page=1&PageToken=PA1"
+	rec := func(sim, billed, unit string) string {
+		return `{"period":{"start_time":"2026-01-01T00:00:00Z","end_time":"2026-01-02T00:00:00Z"},"account_sid":"` + testAccount +
+			`","sim_sid":"` + sim + `","fleet_sid":null,"network_sid":null,"iso_country":null,"data_upload":1,"data_download":"2","data_total":3,` +
+			`"data_total_billed":` + billed + `,"billed_unit":` + unit + `}`
+	}
+	srv, log := pager(t, map[string]string{
+		"/v1/UsageRecords?EndTime=2026-01-08T00%3A00%3A00Z&Granularity=day&Group=sim&PageSize=1000&StartTime=2026-01-01T00%3A00%3A00Z": `{"usage_records":[` +
+			rec("HS1", `"123456789.123456789"`, `"USD"`) + `],"meta":{"key":"usage_records","next_page_url":"` + next + `"}}`,
+		"/v1/UsageRecords?Group=sim&Granularity=day&PageSize=1&Page=1&PageToken=PA1": `{"usage_records":[` + rec("HS2", `0`, `null`) + `],"meta":{"next_page_url":null}}`,
+	})
+	c := newClient(t, srv)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var got []string
+	err := c.SuperSIMDailyUsage(t.Context(), start, start.AddDate(0, 0, 7), 1000, func(page []twilio.SuperSIMUsageRecord) error {
+		for _, r := range page {
+			unit := "null"
+			if r.BilledUnit != nil {
+				unit = *r.BilledUnit
+			}
+			got = append(got, fmt.Sprintf("%s %d+%d=%d %s %s", *r.SIMSID, r.DataUpload.N, r.DataDownload.N, r.DataTotal.N, r.DataTotalBilled, unit))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("SuperSIMDailyUsage: %v", err)
+	}
+	want := []string{"HS1 1+2=3 123456789.123456789 USD", "HS2 1+2=3 0 null"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+	if n := log.count(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+}
+
+// TestSuperSIMContractViolations: a page that breaks Twilio's contract
+// fails with an error naming the request and what is wrong, once.
+func TestSuperSIMContractViolations(t *testing.T) {
+	good := `{"period":{"start_time":"2026-01-01T00:00:00Z"},"sim_sid":"HS1","data_total":3}`
+	tests := []struct {
+		name, body string
+		want       []string
+	}{
+		{"no records key", `{"meta":{"next_page_url":null}}`, []string{`no "usage_records" list`}},
+		{"records null", `{"usage_records":null,"meta":{}}`, []string{`no "usage_records" list`}},
+		{"no meta", `{"usage_records":[]}`, []string{`no "meta"`}},
+		{"records not a list", `{"usage_records":{},"meta":{}}`, []string{"usage_records"}},
+		{"bytes not a number", `{"usage_records":[` + strings.Replace(good, `"data_total":3`, `"data_total":"lots"`, 1) + `],"meta":{}}`,
+			[]string{"usage_records[0]", "field data_total"}},
+		{"bytes fractional", `{"usage_records":[` + strings.Replace(good, `"data_total":3`, `"data_total":3.5`, 1) + `],"meta":{}}`,
+			[]string{"usage_records[0]", "field data_total"}},
+		{"billed not a number", `{"usage_records":[` + strings.Replace(good, `"data_total":3`, `"data_total_billed":"free"`, 1) + `],"meta":{}}`,
+			[]string{"usage_records[0]", "field data_total_billed"}},
+		{"sim_sid missing", `{"usage_records":[` + strings.Replace(good, `"sim_sid":"HS1",`, ``, 1) + `],"meta":{}}`,
+			[]string{"usage_records[0]", "sim_sid is missing"}},
+		{"period missing", `{"usage_records":[{"sim_sid":"HS1"}],"meta":{}}`, []string{"usage_records[0]", "period.start_time is missing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, log := scripted(t, ok(tt.body))
+			c := newClient(t, srv)
+			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			err := c.SuperSIMDailyUsage(t.Context(), start, start.AddDate(0, 0, 1), 1000, func([]twilio.SuperSIMUsageRecord) error {
+				t.Error("a page that breaks the contract was yielded")
+				return nil
+			})
+			if err == nil {
+				t.Fatal("SuperSIMDailyUsage succeeded")
+			}
+			for _, w := range append(tt.want, "GET /v1/UsageRecords?") {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if n := log.count(); n != 1 {
+				t.Errorf("%d requests, want 1: a contract violation is not retried", n)
+			}
+		})
+	}
+	srv, _ := scripted(t, ok(`{"meta":{}}`))
+	err := newClient(t, srv).SuperSIMs(t.Context(), 50, func([]twilio.SuperSIM) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), `no "sims" list`) || !strings.Contains(err.Error(), "GET /v1/Sims") {
+		t.Errorf("SuperSIMs without a sims key: %v", err)
+	}
+}

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"reflect"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -104,9 +107,15 @@ func v1Page[T any](body []byte, key string) ([]T, *string, error) {
 	if !ok || string(raw) == "null" {
 		return nil, nil, fmt.Errorf("the page has no %q list", key)
 	}
-	var items []T
-	if err := json.Unmarshal(raw, &items); err != nil {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(raw, &raws); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", key, err)
+	}
+	items := make([]T, len(raws))
+	for i, r := range raws {
+		if err := decodeItem(r, &items[i]); err != nil {
+			return nil, nil, fmt.Errorf("%s[%d]: %w", key, i, err)
+		}
 	}
 	metaRaw, ok := page["meta"]
 	if !ok {
@@ -117,6 +126,26 @@ func v1Page[T any](body []byte, key string) ([]T, *string, error) {
 		return nil, nil, fmt.Errorf("meta: %w", err)
 	}
 	return items, meta.NextPageURL, nil
+}
+
+// decodeItem decodes one item of a list into v; when that fails, the
+// error names the first field that does not decode on its own.
+func decodeItem(raw json.RawMessage, v any) error {
+	err := json.Unmarshal(raw, v)
+	if err == nil {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		probe, _ := json.Marshal(map[string]json.RawMessage{name: fields[name]})
+		if ferr := json.Unmarshal(probe, reflect.New(reflect.TypeOf(v).Elem()).Interface()); ferr != nil {
+			return fmt.Errorf("field %s: %w", name, ferr)
+		}
+	}
+	return err
 }
 
 // SuperSIMs lists the account's Super SIMs, a page at a time.
