@@ -734,7 +734,7 @@ func (b *dbtBuild) resolve(name string) (string, error) {
 var (
 	loadedTables = []string{
 		"twilio_accounts", "twilio_usage_daily", "twilio_sims", "twilio_sim_usage_daily",
-		"twilio_sim_usage_roaming", "twilio_usage_categories", "twilio_usage_category_ancestors",
+		"twilio_sim_usage_roaming", "twilio_super_sims", "twilio_super_sim_usage_daily", "twilio_usage_categories", "twilio_usage_category_ancestors",
 		"twilio_cost_daily", "twilio_reconciliation",
 	}
 	streamTables = []string{"accounts", "usage_records"}
@@ -765,7 +765,8 @@ func TestDbtPackage(t *testing.T) {
 		disabled []string
 	}{
 		{"loader", []string{"twilio"}, false, nil},
-		{"usage_records", []string{"twilio_streams"}, true, []string{"stg_twilio__sim_usage_daily", "twilio__sim_data_daily"}},
+		{"usage_records", []string{"twilio_streams"}, true, []string{"stg_twilio__sim_usage_daily", "stg_twilio__super_sims",
+			"stg_twilio__super_sim_usage_daily", "twilio__sim_data_daily"}},
 	} {
 		b, err := p.build(map[string]string{"twilio_cost_source": tc.mode}, tgt)
 		if err != nil {
@@ -863,7 +864,7 @@ func TestDbtPackage(t *testing.T) {
 		tables []string
 		fresh  []string
 	}{
-		{"twilio", loadedTables, []string{"twilio_usage_daily", "twilio_sim_usage_daily", "twilio_sim_usage_roaming"}},
+		{"twilio", loadedTables, []string{"twilio_usage_daily", "twilio_sim_usage_daily", "twilio_sim_usage_roaming", "twilio_super_sim_usage_daily"}},
 		{"twilio_streams", streamTables, []string{"usage_records"}},
 	} {
 		src := p.sources[tc.source]
