@@ -20,7 +20,7 @@ const acceptanceLookback = 3
 // subaccounts, three SIMs, 40 days (two date windows per partition).
 func acceptanceEmulator(t *testing.T) (*twiliotest.Server, string) {
 	t.Helper()
-	return emulatorConfig(t, twiliotest.Options{Seed: 7, Subaccounts: 2, Days: 40, SIMs: 3}, func(c map[string]any) {
+	return emulatorConfig(t, twiliotest.Options{Seed: 7, Subaccounts: 2, Days: 40, SIMs: 3, SuperSIMs: 4}, func(c map[string]any) {
 		c["lookback_days"] = acceptanceLookback
 	})
 }
@@ -106,10 +106,7 @@ func withoutVolatile(t *testing.T, records []map[string]any) []string {
 // is moved back to: the last complete UTC day.
 func clampedCursors(emu *twiliotest.Server, stream string) map[string]string {
 	yesterday := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
-	layout := time.DateOnly
-	if stream == connector.SIMUsageRecords {
-		layout = time.RFC3339
-	}
+	layout := cursorLayout(stream)
 	out := map[string]string{}
 	for _, p := range partitionsOf(emu, stream) {
 		out[p] = yesterday.Format(layout)
@@ -118,10 +115,14 @@ func clampedCursors(emu *twiliotest.Server, stream string) map[string]string {
 }
 
 func futureCursor(stream string) string {
-	if stream == connector.SIMUsageRecords {
-		return "2999-12-31T00:00:00Z"
-	}
-	return "2999-12-31"
+	return time.Date(2999, 12, 31, 0, 0, 0, 0, time.UTC).Format(cursorLayout(stream))
+}
+
+// cursorLayout is how stream's cursors are written, from its cursor
+// policy in the registry.
+func cursorLayout(stream string) string {
+	s, _ := connector.Lookup(stream)
+	return s.Cursor.Layout
 }
 
 // partitionsOf returns the emulator's partitions of stream.
@@ -136,6 +137,10 @@ func partitionsOf(emu *twiliotest.Server, stream string) []string {
 		for _, s := range emu.SIMs() {
 			out = append(out, s.SID)
 		}
+	case connector.SuperSIMUsageRecords:
+		// One listing per window covers the fleet of the account the
+		// credentials belong to.
+		out = append(out, emu.MainAccountSID())
 	}
 	return out
 }

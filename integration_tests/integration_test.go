@@ -231,7 +231,7 @@ func TestDiscover(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"accounts", "usage_records", "sims", "sim_usage_records"} {
+	for _, name := range []string{"accounts", "usage_records", "sims", "sim_usage_records", "super_sims", "super_sim_usage_records"} {
 		if !got[name] {
 			t.Errorf("stream %s missing from discover", name)
 		}
@@ -239,7 +239,7 @@ func TestDiscover(t *testing.T) {
 }
 
 func TestReadEveryStream(t *testing.T) {
-	emu, cfg := emulatorConfig(t, twiliotest.Options{Seed: 1, Subaccounts: 3, Days: 40, SIMs: 5}, nil)
+	emu, cfg := emulatorConfig(t, twiliotest.Options{Seed: 1, Subaccounts: 3, Days: 40, SIMs: 5, SuperSIMs: 5}, nil)
 	r := run(t, "read", "--config", cfg, "--catalog", "configured_catalog.json")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stdout)
@@ -252,7 +252,7 @@ func TestReadEveryStream(t *testing.T) {
 			t.Fatalf("record without emitted_at: %v", rec)
 		}
 	}
-	for _, stream := range []string{"accounts", "usage_records", "sims", "sim_usage_records"} {
+	for _, stream := range []string{"accounts", "usage_records", "sims", "sim_usage_records", "super_sims", "super_sim_usage_records"} {
 		if records[stream] == 0 {
 			t.Errorf("no %s records", stream)
 		}
