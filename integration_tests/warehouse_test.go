@@ -54,7 +54,7 @@ func tableChecksums(t *testing.T, path string) map[string]string {
 }
 
 func TestSyncTwiceAndReadLoadAgree(t *testing.T) {
-	_, cfg := emulatorConfig(t, twiliotest.Options{Seed: 3, Subaccounts: 2, Days: 40, SIMs: 4}, func(c map[string]any) {
+	_, cfg := emulatorConfig(t, twiliotest.Options{Seed: 3, Subaccounts: 2, Days: 40, SIMs: 4, SuperSIMs: 6}, func(c map[string]any) {
 		c["start_date"] = daysAgo(45)
 	})
 	dir := t.TempDir()
@@ -66,7 +66,8 @@ func TestSyncTwiceAndReadLoadAgree(t *testing.T) {
 		}
 		if i == 0 {
 			sums := tableChecksums(t, db)
-			if strings.HasPrefix(sums[transforms.UsageDaily], "0 rows") || strings.HasPrefix(sums["twilio_sim_usage_daily"], "0 rows") {
+			if strings.HasPrefix(sums[transforms.UsageDaily], "0 rows") || strings.HasPrefix(sums["twilio_sim_usage_daily"], "0 rows") ||
+				strings.HasPrefix(sums["twilio_super_sims"], "0 rows") || strings.HasPrefix(sums["twilio_super_sim_usage_daily"], "0 rows") {
 				t.Fatalf("first sync loaded nothing: %v", sums)
 			}
 		}
