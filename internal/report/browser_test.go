@@ -153,7 +153,8 @@ func TestReportInBrowser(t *testing.T) {
 	}
 
 	// Every chart the page has drew, at a size a person sees.
-	wantIDs := []string{"chart-daily", "chart-accounts", "chart-mtd", "chart-categories", "chart-sim-daily-0", "chart-sim-top-0", "chart-sim-roaming-0", "chart-anomaly-0", "chart-anomaly-1"}
+	wantIDs := []string{"chart-daily", "chart-accounts", "chart-mtd", "chart-categories", "chart-sim-daily-0", "chart-sim-top-0", "chart-sim-roaming-0",
+		"chart-sim-daily-1", "chart-sim-top-1", "chart-anomaly-0", "chart-anomaly-1"}
 	var ids []string
 	for _, c := range charts {
 		ids = append(ids, c.ID)

@@ -150,6 +150,14 @@ func chartsOf(r *Report, accounts, categories []Spend) charts {
 			}
 		}
 		sc.Daily.Series = []series{home, national, intl}
+		if !u.Split {
+			data := series{Name: "Data"}
+			for _, d := range u.Daily {
+				data.Values = append(data.Values, float64(d.Total)/1e6)
+				data.Labels = append(data.Labels, FormatBytes(d.Total))
+			}
+			sc.Daily.Series = []series{data}
+		}
 		for _, t := range u.Top {
 			sc.Top.Names = append(sc.Top.Names, t.Name)
 			sc.Top.Values = append(sc.Top.Values, float64(t.Bytes)/1e6)

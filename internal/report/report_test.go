@@ -21,7 +21,7 @@ import (
 // reportSpan is the warehouse the report tests read: spikes to mark,
 // SIMs roaming abroad, and (see brokenWarehouse) a day that does not
 // reconcile.
-var reportSpan = twiliotest.Options{Seed: 12, Subaccounts: 6, Days: 100, SIMs: 10, Spikes: []twiliotest.Spike{
+var reportSpan = twiliotest.Options{Seed: 12, Subaccounts: 6, Days: 100, SIMs: 10, SuperSIMs: 15, Spikes: []twiliotest.Spike{
 	{Kind: twiliotest.SpikeSMS, Account: 1, DaysAgo: 4, Factor: 30},
 	{Kind: twiliotest.SpikeCalls, Account: 0, DaysAgo: 20, Factor: 20},
 }}
@@ -174,8 +174,8 @@ func TestReportFiguresMatchTheCostTables(t *testing.T) {
 		t.Errorf("failing account-days (-verify +report):\n%s", diff)
 	}
 
-	// SIM data, from the SIM tables.
-	if len(r.SIMs) != 1 || r.SIMs[0].Product != "Wireless" {
+	// SIM data, from the SIM tables: Wireless, then Super SIM.
+	if len(r.SIMs) != 2 || r.SIMs[0].Product != "Wireless" || r.SIMs[1].Product != "Super SIM" {
 		t.Fatalf("SIM sections %+v", r.SIMs)
 	}
 	u := r.SIMs[0]
@@ -189,8 +189,23 @@ func TestReportFiguresMatchTheCostTables(t *testing.T) {
 	if diff := cmp.Diff(simSums, gotSIM); diff != "" {
 		t.Errorf("SIM data (-tables +report):\n%s", diff)
 	}
-	if u.Bytes == 0 || len(u.Roaming) == 0 || len(u.Top) == 0 || r.ActiveSIMs != u.SIMs {
+	if u.Bytes == 0 || len(u.Roaming) == 0 || len(u.Top) == 0 || r.ActiveSIMs != u.SIMs+r.SIMs[1].SIMs {
 		t.Errorf("SIM section without data: %+v", u)
+	}
+	su := r.SIMs[1]
+	superSums := sums(t, d, `SELECT 'bytes', SUM(data_total) FROM twilio_super_sim_usage_daily WHERE `+span(r.From, r.To)+`
+		UNION ALL SELECT 'billed', SUM(data_total_billed) FROM twilio_super_sim_usage_daily WHERE `+span(r.From, r.To)+`
+		UNION ALL SELECT 'sims', COUNT(DISTINCT sim_sid) FROM twilio_super_sim_usage_daily WHERE data_total > 0 AND `+span(r.From, r.To)+`
+		UNION ALL SELECT 'top', (SELECT sim_sid FROM twilio_super_sim_usage_daily WHERE `+span(r.From, r.To)+` GROUP BY 1 ORDER BY SUM(data_total) DESC, 1 LIMIT 1)`)
+	gotSuper := map[string]string{"bytes": fmt.Sprint(su.Bytes), "billed": plain(su.Billed), "sims": fmt.Sprint(su.SIMs)}
+	if len(su.Top) > 0 {
+		gotSuper["top"] = su.Top[0].SID
+	}
+	if diff := cmp.Diff(superSums, gotSuper); diff != "" {
+		t.Errorf("Super SIM data (-tables +report):\n%s", diff)
+	}
+	if su.Split || su.Bytes == 0 || su.Currency != "USD" || len(su.Roaming) != 0 {
+		t.Errorf("Super SIM section: %+v", su)
 	}
 	got = map[string]string{}
 	for _, c := range u.Roaming {
@@ -229,6 +244,7 @@ func TestReportFiguresMatchTheCostTables(t *testing.T) {
 		r.Accounts[0].Name, text(r.Accounts[0].Amount),
 		r.Categories[0].Description,
 		text(r.SIMs[0].Billed),
+		"SIM data: Super SIM", text(r.SIMs[1].Billed),
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)

@@ -13,8 +13,11 @@ import (
 
 // SIMUsage is one SIM product's data over the period.
 type SIMUsage struct {
-	Product string // "Wireless"; Super SIM joins as a second source
-	// SIMs is the number of SIMs that used data or commands.
+	Product string // "Wireless" or "Super SIM"
+	// Split: the product tells home, national roaming and international
+	// roaming apart (Wireless); without it (Super SIM) only totals exist.
+	Split bool
+	// SIMs is the number of SIMs that used data (or, Wireless, commands).
 	SIMs int
 	// Bytes is the data used, and the part of it at home, roaming in
 	// the home country and roaming abroad.
@@ -51,23 +54,29 @@ type CountryData struct {
 // with one %s: the condition on usage_date and account_sid.
 type simSource struct {
 	product string
+	// split: daily's home and roaming columns mean something.
+	split bool
 	// daily returns usage_date, home, national roaming, international
 	// roaming and total bytes, active SIMs, billed, currency.
 	daily string
+	// active returns the number of SIMs that used anything.
+	active string
 	// top returns sim_sid, a name, bytes and billed, most bytes first.
 	top string
-	// roaming returns country and bytes.
+	// roaming returns country and bytes; "" for a product that does not
+	// split its usage by country.
 	roaming string
 }
 
 // topSIMs is how many SIMs the report lists.
 const topSIMs = 10
 
-// simSources are the SIM products the report covers. Super SIM's
-// tables (twilio_super_sims, twilio_super_sim_usage_daily) add a second
-// source here.
+// simSources are the SIM products the report covers: Programmable
+// Wireless, and Super SIM, whose usage is read per SIM without a country
+// split (see connector.SuperSIMUsageRecords).
 var simSources = []simSource{{
 	product: "Wireless",
+	split:   true,
 	daily: `
 SELECT CAST(usage_date AS {{string}}), SUM(COALESCE(data_home_total, 0)), SUM(COALESCE(data_national_roaming_total, 0)),
        SUM(COALESCE(data_international_roaming_total, 0)), SUM(COALESCE(data_total, 0)),
@@ -84,15 +93,38 @@ SELECT u.sim_sid, COALESCE(s.unique_name, s.friendly_name, s.iccid, u.sim_sid), 
 FROM u LEFT JOIN {{table "twilio_sims"}} s ON s.sim_sid = u.sim_sid
 WHERE u.bytes > 0
 ORDER BY u.bytes DESC, u.sim_sid LIMIT ` + fmt.Sprint(topSIMs),
+	active: `
+SELECT COUNT(DISTINCT sim_sid) FROM {{table "twilio_sim_usage_daily"}}
+WHERE %s AND (COALESCE(data_total, 0) > 0 OR COALESCE(commands_total, 0) > 0)`,
 	roaming: `
 SELECT country, SUM(COALESCE(data_total, 0)) FROM {{table "twilio_sim_usage_roaming"}} WHERE %s
 GROUP BY country HAVING SUM(COALESCE(data_total, 0)) > 0`,
+}, {
+	product: "Super SIM",
+	daily: `
+SELECT CAST(usage_date AS {{string}}), 0, 0, 0, SUM(COALESCE(data_total, 0)),
+       COUNT(DISTINCT CASE WHEN COALESCE(data_total, 0) > 0 THEN sim_sid END),
+       CAST(SUM(COALESCE(data_total_billed, 0)) AS {{string}}), MAX(COALESCE(UPPER(billed_unit), ''))
+FROM {{table "twilio_super_sim_usage_daily"}} WHERE %s
+GROUP BY usage_date ORDER BY usage_date`,
+	active: `
+SELECT COUNT(DISTINCT sim_sid) FROM {{table "twilio_super_sim_usage_daily"}}
+WHERE %s AND COALESCE(data_total, 0) > 0`,
+	top: `
+WITH u AS (
+  SELECT sim_sid, SUM(COALESCE(data_total, 0)) AS bytes, SUM(COALESCE(data_total_billed, 0)) AS billed
+  FROM {{table "twilio_super_sim_usage_daily"}} WHERE %s GROUP BY sim_sid
+)
+SELECT u.sim_sid, COALESCE(s.unique_name, s.iccid, u.sim_sid), u.bytes, CAST(u.billed AS {{string}})
+FROM u LEFT JOIN {{table "twilio_super_sims"}} s ON s.sim_sid = u.sim_sid
+WHERE u.bytes > 0
+ORDER BY u.bytes DESC, u.sim_sid LIMIT ` + fmt.Sprint(topSIMs),
 }}
 
 func (b *builder) sims(ctx context.Context) error {
 	r := b.r
 	for _, src := range simSources {
-		u := SIMUsage{Product: src.product}
+		u := SIMUsage{Product: src.product, Split: src.split}
 		cond := b.where(r.From, r.To)
 		rows, err := query(ctx, b.q, src.product+" daily data", fmt.Sprintf(src.daily, cond))
 		if err != nil {
@@ -124,9 +156,7 @@ func (b *builder) sims(ctx context.Context) error {
 			u.InternationalBytes += d.International
 			u.Daily = append(u.Daily, d)
 		}
-		rows, err = query(ctx, b.q, src.product+" active SIMs", `
-SELECT COUNT(DISTINCT sim_sid) FROM {{table "twilio_sim_usage_daily"}}
-WHERE `+cond+` AND (COALESCE(data_total, 0) > 0 OR COALESCE(commands_total, 0) > 0)`)
+		rows, err = query(ctx, b.q, src.product+" active SIMs", fmt.Sprintf(src.active, cond))
 		if err != nil {
 			return err
 		}
@@ -149,9 +179,11 @@ WHERE `+cond+` AND (COALESCE(data_total, 0) > 0 OR COALESCE(commands_total, 0) >
 			}
 			u.Top = append(u.Top, t)
 		}
-		rows, err = query(ctx, b.q, src.product+" roaming", fmt.Sprintf(src.roaming, cond))
-		if err != nil {
-			return err
+		rows = nil
+		if src.roaming != "" {
+			if rows, err = query(ctx, b.q, src.product+" roaming", fmt.Sprintf(src.roaming, cond)); err != nil {
+				return err
+			}
 		}
 		for _, row := range rows {
 			c := CountryData{Country: row[0]}
