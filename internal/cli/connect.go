@@ -188,8 +188,7 @@ func describeAccess(ctx context.Context, api *twilio.Client, cfg spec.Config) []
 		lines = append(lines, "Subaccounts: unknown, listing them failed: "+oneLine(err))
 	}
 	lines = append(lines, sampleLine("Twilio Wireless", "SIMs", func() (twilio.Sample, error) { return api.SampleSIMs(ctx, 50) }, ""))
-	lines = append(lines, sampleLine("Super SIM", "Super SIMs", func() (twilio.Sample, error) { return api.SampleSuperSIMs(ctx, 50) },
-		" (this version does not read Super SIM usage yet)"))
+	lines = append(lines, sampleLine("Super SIM", "Super SIMs", func() (twilio.Sample, error) { return api.SampleSuperSIMs(ctx, 50) }, ""))
 	return lines
 }
 

@@ -50,7 +50,7 @@ func readConfigFile(t *testing.T, path string) spec.Config {
 }
 
 func TestConnectWithFlags(t *testing.T) {
-	emu := twiliotest.NewTestServer(t, twiliotest.Options{Seed: 1, Subaccounts: 3, Days: 3, SIMs: 4})
+	emu := twiliotest.NewTestServer(t, twiliotest.Options{Seed: 1, Subaccounts: 3, Days: 3, SIMs: 4, SuperSIMs: 3})
 	keySID, keySecret := emu.MainAPIKey()
 	stdSID, stdSecret := emu.StandardAPIKey()
 	main := emu.MainAccountSID()
@@ -65,7 +65,7 @@ func TestConnectWithFlags(t *testing.T) {
 			name: "Main API key",
 			args: []string{"--account-sid", main, "--name", "Acme", "--api-key", keySID + ":" + keySecret},
 			say: []string{"Connected to " + main + " with an API key", "Subaccounts: 3, each read as its own account",
-				"Twilio Wireless: 4 SIMs", "Super SIM: not reachable or unknown here (HTTP 404)"},
+				"Twilio Wireless: 4 SIMs", "Super SIM: 3 Super SIMs"},
 			check: func(t *testing.T, cfg spec.Config) {
 				if cfg.APICredentials != keySID+":"+keySecret || cfg.AccountName != "Acme" || cfg.AuthToken != "" {
 					t.Errorf("config = %+v", cfg)

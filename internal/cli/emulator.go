@@ -17,6 +17,7 @@ func runEmulator(ctx context.Context, args []string, sys IO) int {
 	subaccounts := fs.Int("subaccounts", 5, "number of subaccounts")
 	days := fs.Int("days", 120, "days of usage history, ending today")
 	sims := fs.Int("sims", 20, "number of SIMs")
+	superSIMs := fs.Int("super-sims", 20, "number of Super SIMs")
 	latency := fs.Duration("latency", 0, "added to every request")
 	limit := fs.Int("concurrency-limit", 0, "requests in flight beyond this get 429 (0: no limit)")
 	faultRate := fs.Float64("fault-rate", 0, "probability of an injected fault per request, of a kind drawn from -faults (seeded)")
@@ -39,6 +40,7 @@ func runEmulator(ctx context.Context, args []string, sys IO) int {
 		Subaccounts:      *subaccounts,
 		Days:             *days,
 		SIMs:             *sims,
+		SuperSIMs:        *superSIMs,
 		Latency:          *latency,
 		ConcurrencyLimit: *limit,
 		Spikes:           spikes,
@@ -57,8 +59,8 @@ func runEmulator(ctx context.Context, args []string, sys IO) int {
 	}
 	defer srv.Close()
 	fmt.Fprintf(sys.Stdout, "%s\n", srv.ConnectorConfig(url))
-	fmt.Fprintf(sys.Stderr, "Twilio emulator serving on %s (seed %d, %d subaccounts, %d days, %d SIMs); interrupt to stop\n",
-		url, *seed, *subaccounts, *days, *sims)
+	fmt.Fprintf(sys.Stderr, "Twilio emulator serving on %s (seed %d, %d subaccounts, %d days, %d SIMs, %d Super SIMs); interrupt to stop\n",
+		url, *seed, *subaccounts, *days, *sims, *superSIMs)
 	for _, sp := range srv.InjectedSpikes() {
 		fmt.Fprintf(sys.Stderr, "spike %s: %s on %s gained %d × %s, %s USD\n", sp.Spike, sp.AccountSID, sp.Date, sp.Count, sp.Category, sp.Price)
 	}
