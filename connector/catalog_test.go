@@ -378,3 +378,13 @@ func TestAll(t *testing.T) {
 		t.Errorf("All() (-want +got):\n%s", diff)
 	}
 }
+
+// A stream whose re-read replaces a day of many records must be Costed:
+// the loader carries such a day across batches through the cost model.
+func TestReplaceDayOfManyIsCosted(t *testing.T) {
+	for _, s := range connector.Streams() {
+		if s.Replace == connector.ReplaceDayOfMany && !s.Costed {
+			t.Errorf("%s replaces days of many records but is not Costed", s.Name)
+		}
+	}
+}

@@ -57,6 +57,8 @@ const (
 	// (an account's usage, a category per record). The first batch of a
 	// read to see the day replaces it; a later batch replaces it again
 	// with the rows committed before that its records do not supersede.
+	// The loader reads those rows back through the cost model, so only a
+	// Costed stream may use it.
 	ReplaceDayOfMany
 )
 
