@@ -38,7 +38,7 @@ func bigQueryEmulator(t *testing.T) string {
 // sync changes nothing.
 func TestSyncIntoBigQueryMatchesDuckDB(t *testing.T) {
 	endpoint := bigQueryEmulator(t)
-	_, cfg := emulatorConfig(t, twiliotest.Options{Seed: 3, Subaccounts: 1, Days: 6, SIMs: 1}, nil)
+	_, cfg := emulatorConfig(t, twiliotest.Options{Seed: 3, Subaccounts: 1, Days: 6, SIMs: 1, SuperSIMs: 5}, nil)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "twilio.duckdb")
 	if r := runIn(t, dir, nil, "sync", "--config", cfg, "--path", db); r.code != 0 {
@@ -78,6 +78,27 @@ func TestSyncIntoBigQueryMatchesDuckDB(t *testing.T) {
 	}
 	if diff := cmp.Diff(byKey(t, want), byKey(t, got)); diff != "" {
 		t.Errorf("BigQuery usage differs from DuckDB's (-duckdb +bigquery):\n%s", diff)
+	}
+
+	// Super SIM: the SIMs, and every SIM-day, bytes and billed amount exact.
+	for table, cols := range map[string][]string{
+		"twilio_super_sims":            {"sim_sid", "status", "fleet_sid", "unique_name"},
+		"twilio_super_sim_usage_daily": {"sim_sid", "usage_date", "data_upload", "data_total", "data_total_billed", "billed_unit"},
+	} {
+		want, err := duck.ReadStrings(ctx, table, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := bq.ReadStrings(ctx, table, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) == 0 {
+			t.Errorf("%s is empty in DuckDB", table)
+		}
+		if diff := cmp.Diff(exactRows(want), exactRows(got)); diff != "" {
+			t.Errorf("BigQuery's %s differs from DuckDB's (-duckdb +bigquery):\n%s", table, diff)
+		}
 	}
 
 	// The cost model's views, one SQL text rendered for each engine, agree.
@@ -160,6 +181,25 @@ func byKey(t *testing.T, rows [][]string) map[string]string {
 			t.Errorf("row %s is there twice", key)
 		}
 		out[key] = price.RatString()
+	}
+	return out
+}
+
+// exactRows renders rows as a set of lines, numbers as exact fractions
+// and dates (a DATE's text differs between engines) as their day.
+func exactRows(rows [][]string) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i, c := range r {
+			if n, ok := new(big.Rat).SetString(c); ok {
+				c = n.RatString()
+			} else if _, err := time.Parse(time.DateOnly, c[:min(len(c), 10)]); err == nil {
+				c = c[:10]
+			}
+			cells[i] = c
+		}
+		out[strings.Join(cells, "|")] = true
 	}
 	return out
 }

@@ -1150,7 +1150,7 @@ func TestDbtModelsOnBigQuery(t *testing.T) {
 	// (zetasqlite) joins by nested loops and numbers rows in quadratic
 	// time, which the loader's commit and the models pay for.
 	now := time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC)
-	_, cfg := emulatorConfig(t, twiliotest.Options{Seed: 11, Subaccounts: 1, Days: 6, SIMs: 2, Now: func() time.Time { return now }}, nil)
+	_, cfg := emulatorConfig(t, twiliotest.Options{Seed: 11, Subaccounts: 1, Days: 6, SIMs: 2, SuperSIMs: 3, Now: func() time.Time { return now }}, nil)
 	dir := t.TempDir()
 	read := runIn(t, dir, nil, "read", "--config", cfg, "--catalog", abs(t, "configured_catalog.json"))
 	if read.code != 0 {
