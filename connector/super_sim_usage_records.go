@@ -153,7 +153,7 @@ func (u *superSIMUsageRead) fetch(ctx context.Context, account string, w window)
 		sim string
 		day time.Time
 	}
-	seen := map[simDay]bool{}
+	seen := map[simDay]superSIMUsageRecord{}
 	err := u.conn.api.SuperSIMDailyUsage(ctx, w.first, w.last.Add(day), superSIMPageSize, func(page []twilio.SuperSIMUsageRecord) error {
 		for _, in := range page {
 			start := in.Period.Start.Time.UTC()
@@ -165,14 +165,6 @@ func (u *superSIMUsageRead) fetch(ctx context.Context, account string, w window)
 					*in.SIMSID, start.Format(time.RFC3339))
 			}
 			k := simDay{*in.SIMSID, start}
-			if seen[k] {
-				// Group=sim promises one record per SIM and day: a second
-				// one (split by a dimension Twilio did not document) would
-				// be dropped or added twice. Neither is exact.
-				return fmt.Errorf("Twilio returned two usage records of SIM %s for %s with Group=sim; refusing to keep either",
-					k.sim, start.Format(time.DateOnly))
-			}
-			seen[k] = true
 			rec := superSIMUsageRecord{
 				AccountSID:      account,
 				SIMSID:          *in.SIMSID,
@@ -190,6 +182,18 @@ func (u *superSIMUsageRead) fetch(ctx context.Context, account string, w window)
 			if in.AccountSID != nil && *in.AccountSID != "" {
 				rec.AccountSID = *in.AccountSID
 			}
+			if prev, dup := seen[k]; dup {
+				if sameUsage(prev, rec) {
+					continue // the same record again (a page repeated): once is enough
+				}
+				// Group=sim promises one record per SIM and day: a second,
+				// different one (split by a dimension Twilio did not
+				// document) would be dropped or added twice. Neither is
+				// exact.
+				return fmt.Errorf("Twilio returned two different usage records of SIM %s for %s with Group=sim; refusing to keep either",
+					k.sim, start.Format(time.DateOnly))
+			}
+			seen[k] = rec
 			row, err := json.Marshal(rec)
 			if err != nil {
 				return err
@@ -199,6 +203,16 @@ func (u *superSIMUsageRead) fetch(ctx context.Context, account string, w window)
 		return nil
 	})
 	return rows, err
+}
+
+// sameUsage reports whether a and b say the same.
+func sameUsage(a, b superSIMUsageRecord) bool {
+	eq := func(x, y *string) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	return a.AccountSID == b.AccountSID && a.SIMSID == b.SIMSID && a.PeriodStart == b.PeriodStart &&
+		eq(a.PeriodEnd, b.PeriodEnd) && eq(a.FleetSID, b.FleetSID) && eq(a.NetworkSID, b.NetworkSID) &&
+		eq(a.IsoCountry, b.IsoCountry) && eq(a.BilledUnit, b.BilledUnit) &&
+		a.DataUpload == b.DataUpload && a.DataDownload == b.DataDownload && a.DataTotal == b.DataTotal &&
+		a.DataTotalBilled == b.DataTotalBilled
 }
 
 func intNumber(n twilio.Int64) transforms.Number {

@@ -232,3 +232,28 @@ func TestSuperSIMUsageRows(t *testing.T) {
 		}
 	}
 }
+
+// TestSuperSIMUsageUnderListingFaults: a page with records repeated in it,
+// or pointing back at a page already read, never changes what the read
+// emits: repeated identical records are kept once, and a page that
+// would be read twice fails the read loudly.
+func TestSuperSIMUsageUnderListingFaults(t *testing.T) {
+	opts := twiliotest.Options{Seed: 25, Days: 12, SuperSIMs: 30}
+	streams := configured(t, catalog.FullRefresh, connector.SuperSIMUsageRecords)
+	want := primaryKeys(t, newEnv(t, opts, nil).read(t, streams, nil).records(connector.SuperSIMUsageRecords), "sim_sid", "period_start", "data_total")
+
+	dup := opts
+	dup.Faults = twiliotest.Faults{Rate: 1, Kinds: []twiliotest.FaultKind{twiliotest.FaultDuplicates}}
+	e := newEnv(t, dup, nil)
+	rows := e.read(t, streams, nil).records(connector.SuperSIMUsageRecords)
+	if diff := cmp.Diff(want, primaryKeys(t, rows, "sim_sid", "period_start", "data_total")); diff != "" || len(rows) != len(want) {
+		t.Errorf("with repeated records: %d records (-clean +faulty):\n%s", len(rows), diff)
+	}
+
+	loop := opts
+	loop.Faults = twiliotest.Faults{Rate: 1, Kinds: []twiliotest.FaultKind{twiliotest.FaultSelfPage}}
+	e = newEnv(t, loop, nil)
+	if err := e.conn.Read(context.Background(), streams, nil, &capture{}); err == nil || !strings.Contains(err.Error(), "already read") {
+		t.Errorf("a page whose next page is itself: %v, want the read to fail naming it", err)
+	}
+}

@@ -1157,26 +1157,29 @@ func TestSuperSIMDailyUsage(t *testing.T) {
 }
 
 // TestSuperSIMContractViolations: a page that breaks Twilio's contract
-// fails with an error naming the request and what is wrong, once.
+// fails with an error naming the request and what is wrong: a records key
+// missing, null or not a list is a *ContractError, asked for again like a
+// malformed body before it fails; a record of the wrong shape is Twilio's
+// data and fails at once.
 func TestSuperSIMContractViolations(t *testing.T) {
 	good := `{"period":{"start_time":"2026-01-01T00:00:00Z"},"sim_sid":"HS1","data_total":3}`
 	tests := []struct {
 		name, body string
 		want       []string
+		contract   bool // a *ContractError, tried again
 	}{
-		{"no records key", `{"meta":{"next_page_url":null}}`, []string{`no "usage_records" list`}},
-		{"records null", `{"usage_records":null,"meta":{}}`, []string{`no "usage_records" list`}},
-		{"no meta", `{"usage_records":[]}`, []string{`no "meta"`}},
-		{"records not a list", `{"usage_records":{},"meta":{}}`, []string{"usage_records"}},
+		{"no records key", `{"meta":{"next_page_url":null}}`, []string{`no "usage_records" key`}, true},
+		{"records null", `{"usage_records":null,"meta":{}}`, []string{`"usage_records" is null`}, true},
+		{"records not a list", `{"usage_records":{},"meta":{}}`, []string{`"usage_records" is an object`}, true},
 		{"bytes not a number", `{"usage_records":[` + strings.Replace(good, `"data_total":3`, `"data_total":"lots"`, 1) + `],"meta":{}}`,
-			[]string{"usage_records[0]", "field data_total"}},
+			[]string{"usage_records[0]", "field data_total"}, false},
 		{"bytes fractional", `{"usage_records":[` + strings.Replace(good, `"data_total":3`, `"data_total":3.5`, 1) + `],"meta":{}}`,
-			[]string{"usage_records[0]", "field data_total"}},
+			[]string{"usage_records[0]", "field data_total"}, false},
 		{"billed not a number", `{"usage_records":[` + strings.Replace(good, `"data_total":3`, `"data_total_billed":"free"`, 1) + `],"meta":{}}`,
-			[]string{"usage_records[0]", "field data_total_billed"}},
+			[]string{"usage_records[0]", "field data_total_billed"}, false},
 		{"sim_sid missing", `{"usage_records":[` + strings.Replace(good, `"sim_sid":"HS1",`, ``, 1) + `],"meta":{}}`,
-			[]string{"usage_records[0]", "sim_sid is missing"}},
-		{"period missing", `{"usage_records":[{"sim_sid":"HS1"}],"meta":{}}`, []string{"usage_records[0]", "period.start_time is missing"}},
+			[]string{"usage_records[0]", "sim_sid is missing"}, false},
+		{"period missing", `{"usage_records":[{"sim_sid":"HS1"}],"meta":{}}`, []string{"usage_records[0]", "period.start_time is missing"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1195,14 +1198,18 @@ func TestSuperSIMContractViolations(t *testing.T) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
 			}
-			if n := log.count(); n != 1 {
-				t.Errorf("%d requests, want 1: a contract violation is not retried", n)
+			var contract *twilio.ContractError
+			if errors.As(err, &contract) != tt.contract {
+				t.Errorf("error %v: a *ContractError %v, want %v", err, !tt.contract, tt.contract)
+			}
+			if n := log.count(); tt.contract && n < 2 || !tt.contract && n != 1 {
+				t.Errorf("%d requests: a contract error is tried again, a bad record is not", n)
 			}
 		})
 	}
 	srv, _ := scripted(t, ok(`{"meta":{}}`))
 	err := newClient(t, srv).SuperSIMs(t.Context(), 50, func([]twilio.SuperSIM) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), `no "sims" list`) || !strings.Contains(err.Error(), "GET /v1/Sims") {
+	if err == nil || !strings.Contains(err.Error(), `no "sims" key`) || !strings.Contains(err.Error(), "GET /v1/Sims") {
 		t.Errorf("SuperSIMs without a sims key: %v", err)
 	}
 }
