@@ -68,7 +68,7 @@ func checksums(t *testing.T, d *duckdb.Destination) map[string]string {
 // archive.
 func TestSyncReadLoadAndRawAgree(t *testing.T) {
 	ctx := context.Background()
-	emu := twiliotest.NewTestServer(t, twiliotest.Options{Seed: 7, Subaccounts: 3, Days: 45, SIMs: 5})
+	emu := twiliotest.NewTestServer(t, twiliotest.Options{Seed: 7, Subaccounts: 3, Days: 45, SIMs: 5, SuperSIMs: 8})
 	conn, cfg := newConnector(t, emu)
 	opts := pipeline.Options{MainAccountSID: cfg.AccountSID, MaxRows: 500}
 
@@ -85,12 +85,13 @@ func TestSyncReadLoadAndRawAgree(t *testing.T) {
 	if err := archive.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if stats.Rows[transforms.UsageDaily] == 0 || stats.Rows["twilio_sim_usage_daily"] == 0 || stats.Rows["twilio_sim_usage_roaming"] == 0 || stats.Commits < 3 {
+	if stats.Rows[transforms.UsageDaily] == 0 || stats.Rows["twilio_sim_usage_daily"] == 0 || stats.Rows["twilio_sim_usage_roaming"] == 0 ||
+		stats.Rows["twilio_super_sim_usage_daily"] == 0 || stats.Commits < 3 {
 		t.Fatalf("first sync loaded too little to prove anything: %+v", stats)
 	}
 	once := checksums(t, synced)
 	states, err := synced.States(ctx)
-	if err != nil || len(states) != 4 {
+	if err != nil || len(states) != len(connector.Streams()) {
 		t.Fatalf("states after a sync: %v, %v; want one per stream", states, err)
 	}
 

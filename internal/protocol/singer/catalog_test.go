@@ -100,6 +100,9 @@ func TestDiscover(t *testing.T) {
 		"usage_records":     {Method: Incremental, Key: "start_date", Keys: []any{"account_sid", "category", "start_date"}, ValidKeys: []any{"start_date"}, Selected: true, Inclusion: "available"},
 		"sims":              {Method: FullTable, Forced: FullTable, Keys: []any{"sid"}, Selected: true, Inclusion: "available"},
 		"sim_usage_records": {Method: Incremental, Key: "period_start", Keys: []any{"sim_sid", "period_start"}, ValidKeys: []any{"period_start"}, Selected: true, Inclusion: "available"},
+		"super_sims":        {Method: FullTable, Forced: FullTable, Keys: []any{"sid"}, Selected: true, Inclusion: "available"},
+		"super_sim_usage_records": {Method: Incremental, Key: "period_start", Keys: []any{"account_sid", "sim_sid", "period_start"},
+			ValidKeys: []any{"period_start"}, Selected: true, Inclusion: "available"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stream metadata (-want +got):\n%s", diff)
