@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/twilio-elt/twilio-elt/catalog"
+	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
 )
 
@@ -105,5 +107,54 @@ func TestSuperSIMIsDetailNotCost(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("twilio_super_sim_usage_daily (-want +got):\n%s", diff)
+	}
+}
+
+// TestSuperSIMCostFromTheEmulator: against the emulator, whose main
+// account bills its Super SIMs' data under the wireless-super-sim
+// categories, loading the Super SIM streams too leaves every cost table
+// as it was, and the cost attributed to those categories is, day by
+// settled day, exactly what the SIM-days were billed: once.
+func TestSuperSIMCostFromTheEmulator(t *testing.T) {
+	_, cfg := emulatorConfig(t, twiliotest.Options{Seed: 26, Subaccounts: 1, Days: 15, SuperSIMs: 25}, nil)
+	dir := t.TempDir()
+	load := func(name string, streams ...string) string {
+		read := runIn(t, dir, nil, "read", "--config", cfg, "--catalog", configuredCatalog(t, catalog.FullRefresh, streams...))
+		if read.code != 0 {
+			t.Fatalf("read %v: exit %d\n%s%s", streams, read.code, read.stdout, read.stderr)
+		}
+		db := filepath.Join(dir, name)
+		if r := runIn(t, dir, read.stdout, "load", "--path", db); r.code != 0 {
+			t.Fatalf("load %s: exit %d\n%s", name, r.code, r.stderr)
+		}
+		return db
+	}
+	without := load("cost.duckdb", "accounts", "usage_records")
+	with := load("cost-and-super.duckdb", "accounts", "usage_records", "super_sims", "super_sim_usage_records")
+	a, b := tableChecksums(t, without), tableChecksums(t, with)
+	for _, table := range []string{"twilio_cost_daily", "twilio_reconciliation", "twilio_usage_daily"} {
+		if a[table] != b[table] || strings.HasPrefix(a[table], "0 rows") {
+			t.Errorf("%s: %s without Super SIM streams, %s with them", table, a[table], b[table])
+		}
+	}
+	if strings.HasPrefix(b["twilio_super_sim_usage_daily"], "0 rows") {
+		t.Fatal("no Super SIM usage loaded")
+	}
+	d, err := duckdb.Open(context.Background(), with)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	settled := "usage_date < CURRENT_DATE - INTERVAL 2 DAY"
+	var cost, billed, days string
+	err = d.DB().QueryRow(`SELECT
+		CAST((SELECT SUM(cost) FROM twilio_cost_daily WHERE source_category LIKE 'wireless-super-sim%' AND `+settled+`) AS VARCHAR),
+		CAST((SELECT SUM(data_total_billed) FROM twilio_super_sim_usage_daily WHERE `+settled+`) AS VARCHAR),
+		CAST((SELECT COUNT(DISTINCT usage_date) FROM twilio_super_sim_usage_daily WHERE `+settled+`) AS VARCHAR)`).Scan(&cost, &billed, &days)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost != billed || days == "0" {
+		t.Errorf("settled days (%s): Super SIM categories cost %s, the SIM-days were billed %s", days, cost, billed)
 	}
 }

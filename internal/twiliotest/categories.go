@@ -55,6 +55,10 @@ type categorySpec struct {
 	// campaign type's monthly fee).
 	rates  []int64
 	derive func(get func(name string) amount, r float64) amount
+	// superSIM: served only by a server with Super SIMs, whose main
+	// account's amounts are its Super SIMs' data (a leaf: the SIM-days of
+	// its region; a roll-up: exactly its children, no remainder).
+	superSIM bool
 }
 
 func rollup(name, parent, desc, countUnit, usageUnit string) categorySpec {
@@ -97,6 +101,11 @@ func withRefunds(c categorySpec) categorySpec {
 
 func withMinScale(c categorySpec, s float64) categorySpec {
 	c.minScale = s
+	return c
+}
+
+func superSIMCategory(c categorySpec) categorySpec {
+	c.superSIM = true
 	return c
 }
 
@@ -262,14 +271,26 @@ var categoryTable = []categorySpec{
 	// Not in Twilio's published list (see categoryTable), and no listed
 	// category is a prefix of it.
 	leaf("voice-ai-agent-minutes", "totalprice", "Voice AI Agent Minutes", "calls", "minutes", qMinutes, 7000, 4),
+
+	// Super SIM data, last so that a server without Super SIMs draws and
+	// serves exactly what it did before they existed.
+	superSIMCategory(rollup("wireless-super-sim", "wireless", "Super SIM", "", "")),
+	superSIMCategory(rollup("wireless-super-sim-data", "wireless-super-sim", "Super SIM Data", "sessions", "megabytes")),
+	superSIMCategory(rollup("wireless-super-sim-data-payg", "wireless-super-sim-data", "Super SIM Pay-as-you-go Data", "sessions", "megabytes")),
+	superSIMCategory(leaf("wireless-super-sim-data-payg-europe", "wireless-super-sim-data-payg",
+		"Super SIM Pay-as-you-go Data in Europe", "sessions", "megabytes", qMegabytes, 0, 0)),
+	superSIMCategory(leaf("wireless-super-sim-data-payg-north-america", "wireless-super-sim-data-payg",
+		"Super SIM Pay-as-you-go Data in North America", "sessions", "megabytes", qMegabytes, 0, 0)),
 }
 
 // Categories returns the categories the emulator serves, parents before
 // children.
 func (s *Server) Categories() []Category {
-	out := make([]Category, len(categoryTable))
-	for i, c := range categoryTable {
-		out[i] = c.Category
+	out := make([]Category, 0, len(categoryTable))
+	for _, c := range categoryTable {
+		if !c.superSIM || len(s.superSIMs) > 0 {
+			out = append(out, c.Category)
+		}
 	}
 	return out
 }

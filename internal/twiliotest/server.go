@@ -97,6 +97,7 @@ type Server struct {
 	ratePlans      []ratePlan
 	superSIMs      []*superSIM
 	superNetworks  []superNetwork
+	superSIMUsage  map[time.Time]map[string]amount // the main account's Super SIM categories, by day
 	noSuperSIM     bool
 	spikes         []Spike
 	injected       []InjectedSpike
@@ -149,9 +150,10 @@ func New(opts Options) *Server {
 		s.dayDates[d] = s.dataStart.AddDate(0, 0, d)
 		s.dayStrings[d] = s.dayDates[d].Format(dateLayout)
 	}
-	s.categoryByName = make([]int, len(categoryTable))
-	for i := range s.categoryByName {
-		s.categoryByName[i] = i
+	for i, c := range categoryTable {
+		if !c.superSIM || opts.SuperSIMs > 0 { // as Categories says
+			s.categoryByName = append(s.categoryByName, i)
+		}
 	}
 	sortByName(s.categoryByName)
 
@@ -161,12 +163,12 @@ func New(opts Options) *Server {
 		{sid: "SK" + hexString(rng, 32), secret: alnumString(rng, 32)},
 		{sid: "SK" + hexString(rng, 32), secret: alnumString(rng, 32), standard: true},
 	}
+	s.generateSuperSIMs(opts.Seed, opts.SuperSIMs) // before the usage, which shows it
 	for i, a := range s.accounts {
 		s.generateUsage(a, opts.Seed, i)
 	}
 	s.sumSubaccounts()
 	s.generateSIMs(opts.Seed, opts.SIMs)
-	s.generateSuperSIMs(opts.Seed, opts.SuperSIMs)
 	return s
 }
 

@@ -31,6 +31,11 @@ import (
 //     bytes), and about half the SIM-days of today and yesterday are not
 //     billed yet: data_total_billed 0 and billed_unit null.
 //   - Records come newest period first, then in the order of /v1/Sims.
+//   - The main account's usage records show the same data, final, in
+//     the categories wireless-super-sim-data-payg-north-america (US and
+//     CA networks) and -europe (the others), rolled up to
+//     wireless-super-sim and wireless; a server without Super SIMs serves
+//     none of these categories.
 
 const supersimOrigin = "https://supersim.twilio.com"
 
@@ -73,7 +78,7 @@ func (s *Server) generateSuperSIMs(seed int64, n int) {
 	for _, c := range []struct {
 		country string
 		rate    int64
-	}{{"US", 10000}, {"US", 10000}, {"CA", 10000}, {"DE", 20000}, {"FR", 20000}, {"GB", 20000}, {"JP", 50000}, {"BR", 40000}} {
+	}{{"US", 10000}, {"US", 10000}, {"CA", 10000}, {"DE", 20000}, {"FR", 20000}, {"GB", 20000}, {"IT", 20000}} {
 		s.superNetworks = append(s.superNetworks, superNetwork{sid: "HW" + hexString(rng, 32), country: c.country, rate: c.rate})
 	}
 	main := s.accounts[0]
@@ -129,6 +134,23 @@ func (s *Server) generateSuperSIMs(seed int64, n int) {
 			})
 		}
 		s.superSIMs = append(s.superSIMs, sm)
+	}
+	// The account's usage records show the same data, final, as a
+	// category per region: a session per SIM-day, megabytes, the billed
+	// amounts added up.
+	s.superSIMUsage = map[time.Time]map[string]amount{}
+	for _, sm := range s.superSIMs {
+		for _, d := range sm.days {
+			cat := "wireless-super-sim-data-payg-europe"
+			if d.Country == "US" || d.Country == "CA" {
+				cat = "wireless-super-sim-data-payg-north-america"
+			}
+			if s.superSIMUsage[d.Day] == nil {
+				s.superSIMUsage[d.Day] = map[string]amount{}
+			}
+			s.superSIMUsage[d.Day][cat] = s.superSIMUsage[d.Day][cat].add(amount{
+				count: 1, usage: (d.Upload + d.Download) * usageScale / bytesPerMB, price: d.Billed})
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package twiliotest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -192,5 +193,37 @@ func TestSuperSIMUsageErrors(t *testing.T) {
 	none := NewTestServer(t, o)
 	if r := get(t, none, mainCreds(none), "/v1/Sims", superHost); r.status != 404 {
 		t.Errorf("NoSuperSIM: %d %s, want 404", r.status, r.body)
+	}
+}
+
+// TestSuperSIMCategoriesMatchTheSIMDays: the main account's usage records
+// show its Super SIMs' final data, a session per SIM-day, the billed
+// amounts added up; a server without Super SIMs lists none of their
+// categories.
+func TestSuperSIMCategoriesMatchTheSIMDays(t *testing.T) {
+	s := New(superOptions())
+	want := map[string]string{}
+	billed, sessions := map[string]int64{}, map[string]int64{}
+	for _, d := range s.SuperSIMDays() {
+		day := d.Day.Format(dateLayout)
+		billed[day] += d.Billed
+		sessions[day]++
+	}
+	for day, b := range billed {
+		want[day] = formatPrice(b) + " " + fmt.Sprint(sessions[day])
+	}
+	got := map[string]string{}
+	for _, r := range s.UsageRecords(s.MainAccountSID()) {
+		if r.Category == "wireless-super-sim-data" && r.Price != "0" {
+			got[r.Date.Format(dateLayout)] = r.Price + " " + r.Count
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" || len(want) == 0 {
+		t.Errorf("wireless-super-sim-data by day (-SIM-days +usage records):\n%s", diff)
+	}
+	for _, c := range New(testOptions()).Categories() {
+		if strings.HasPrefix(c.Name, "wireless-super-sim") {
+			t.Errorf("a server without Super SIMs serves %s", c.Name)
+		}
 	}
 }

@@ -93,6 +93,9 @@ func (s *Server) generateUsage(a *account, seed int64, index int) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(1000+index)))
 	for i, c := range categoryTable {
+		if c.superSIM {
+			continue // from the Super SIM data, below
+		}
 		p.active[i] = rng.Float64() < a.activity && a.scale >= c.minScale
 		p.rate[i] = c.rate
 	}
@@ -172,6 +175,12 @@ func (s *Server) generateDay(a *account, r *rand.Rand, p *usagePlan, date time.T
 		}
 		amts[i] = amount{count: n, usage: units, price: (units*rate + usageScale/2) / usageScale}
 	}
+	if p.index == 0 {
+		// The main account's Super SIMs, as their regions' categories.
+		for name, amt := range s.superSIMUsage[date] {
+			amts[categoryIndex[name]] = amt
+		}
+	}
 	// Roll-ups, children first.
 	for i := len(categoryTable) - 1; i >= 0; i-- {
 		c := categoryTable[i]
@@ -182,7 +191,7 @@ func (s *Server) generateDay(a *account, r *rand.Rand, p *usagePlan, date time.T
 		for _, j := range summands[i] {
 			sum = sum.add(amts[j])
 		}
-		if sum.price > 0 && r.Float64() < 0.2 {
+		if sum.price > 0 && !c.superSIM && r.Float64() < 0.2 {
 			// Usage Twilio bills under the roll-up but lists in no child.
 			rem := max(1, int64(float64(sum.price)*(0.001+0.04*r.Float64())))
 			sum.price += rem
