@@ -221,7 +221,7 @@ func TestMalformedRecordFailsItsStreamOnly(t *testing.T) {
 			t.Errorf("%s holds %v rows (%v), want %s", table, rows, err, want)
 		}
 	}
-	if states, _ := dest.States(context.Background()); states["usage_records"] != nil {
+	if states, _ := dest.States(context.Background(), ""); states["usage_records"] != nil {
 		t.Errorf("the failed stream's state was stored: %s", states["usage_records"])
 	}
 }

@@ -217,7 +217,7 @@ func TestCrashBeforeCommitChangesNothing(t *testing.T) {
 			if diff := cmp.Diff(first, readUsage(t, d2)); diff != "" {
 				t.Errorf("usage after failed commit (-want +got):\n%s", diff)
 			}
-			states, err := d2.States(ctx)
+			states, err := d2.States(ctx, "")
 			if err != nil {
 				t.Fatalf("States: %v", err)
 			}
@@ -241,7 +241,7 @@ func TestStatesRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	dataset := testDataset(t)
 	d := emulatorDest(t, dataset)
-	got, err := d.States(ctx)
+	got, err := d.States(ctx, "")
 	if err != nil {
 		t.Fatalf("States of a new dataset: %v", err)
 	}
@@ -262,7 +262,7 @@ func TestStatesRoundTrip(t *testing.T) {
 			t.Fatalf("commit %d: %v", i, err)
 		}
 	}
-	got, err = emulatorDest(t, dataset).States(ctx)
+	got, err = emulatorDest(t, dataset).States(ctx, "")
 	if err != nil {
 		t.Fatalf("States: %v", err)
 	}
