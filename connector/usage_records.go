@@ -43,12 +43,8 @@ var usageRecordsStream = Stream{
 // reliably.
 var usageCursor = &CursorPolicy{Layout: time.DateOnly, WindowDays: 31}
 
-// Pages start at Twilio's maximum and shrink when a large page keeps
-// failing with 5xx.
-const (
-	usagePageSize    = 1000
-	minUsagePageSize = 50
-)
+// Pages are of Twilio's maximum size.
+const usagePageSize = 1000
 
 // usageRecord is a record of the usage_records stream: the API's fields,
 // with count, usage and price as exact JSON numbers. `read` writes it and
@@ -182,29 +178,13 @@ func (u *usageRead) readPartitionWindow(ctx context.Context, r windowRead[usageP
 
 func (u *usageRead) isMain(sid string) bool { return sid == u.conn.cfg.AccountSID }
 
-// readWindow reads one window of one account, retrying with smaller pages
-// when Twilio keeps failing on large ones. The rows live in the arena.
+// readWindow reads one window of one account. The rows live in the arena.
+// Each page is retried by the client's retry policy (package twilio),
+// the only one: a page that still fails fails the window.
 func (u *usageRead) readWindow(ctx context.Context, sid string, w window) ([]json.RawMessage, *rowArena, error) {
-	pageSize := usagePageSize
-	for {
-		rows, arena, err := u.fetchWindow(ctx, sid, w, pageSize)
-		if err == nil {
-			return rows, arena, nil
-		}
-		arena.free()
-		if !twilio.IsTransient(err) || pageSize <= minUsagePageSize || ctx.Err() != nil {
-			return nil, nil, err
-		}
-		pageSize = max(minUsagePageSize, pageSize/4)
-		u.conn.log.Warn("Twilio keeps failing on this window; reading it again with smaller pages",
-			"account_sid", sid, "page_size", pageSize, "error", err.Error())
-	}
-}
-
-func (u *usageRead) fetchWindow(ctx context.Context, sid string, w window, pageSize int) ([]json.RawMessage, *rowArena, error) {
 	var rows []json.RawMessage
 	arena := new(rowArena)
-	err := u.conn.api.DailyUsage(ctx, sid, w.first, w.last, pageSize, func(page []twilio.UsageRecord) error {
+	err := u.conn.api.DailyUsage(ctx, sid, w.first, w.last, usagePageSize, func(page []twilio.UsageRecord) error {
 		for _, in := range page {
 			if in.AccountSID != sid {
 				return fmt.Errorf("Twilio returned usage of account %s when asked for %s only; refusing to double count", in.AccountSID, sid)
@@ -228,7 +208,11 @@ func (u *usageRead) fetchWindow(ctx context.Context, sid string, w window, pageS
 		}
 		return nil
 	})
-	return rows, arena, err
+	if err != nil {
+		arena.free()
+		return nil, nil, err
+	}
+	return rows, arena, nil
 }
 
 // normalizeUsage loads a usage record into twilio_usage_daily. A record

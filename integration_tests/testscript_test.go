@@ -98,3 +98,49 @@ func TestTestScriptShowsProgress(t *testing.T) {
 		t.Errorf("%d progress lines, want one a second:\n%s", n, out)
 	}
 }
+
+// TestTestScriptChecksTidy: the test command fails, naming the module and
+// showing the difference, when a go.mod is not what `go mod tidy` would
+// write. The untidy module requires a local module it does not use, so
+// the check needs no network.
+func TestTestScriptChecksTidy(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal("go is required")
+	}
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	write(filepath.Join(dir, "dep", "go.mod"), "module example.com/dep\n\ngo 1.26\n")
+	write(filepath.Join(dir, "dep", "dep.go"), "package dep\n")
+	write(filepath.Join(dir, "mod", "main.go"), "package main\n\nfunc main() {}\n")
+	tidy := "module example.com/mod\n\ngo 1.26\n"
+	untidy := tidy + "\nrequire example.com/dep v0.0.0\n\nreplace example.com/dep => ../dep\n"
+	env := []string{"PATH=" + filepath.Dir(goBin) + ":/usr/bin:/bin", "GOPROXY=off", "GOTOOLCHAIN=local"}
+	for _, tt := range []struct {
+		name, gomod string
+		fail        bool
+	}{
+		{"tidy", tidy, false},
+		{"untidy", untidy, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			write(filepath.Join(dir, "mod", "go.mod"), tt.gomod)
+			out, err := testScript(t, t.TempDir(), env, `check_tidy `+filepath.Join(dir, "mod"))
+			if (err != nil) != tt.fail {
+				t.Fatalf("check_tidy: %v, want failure %v\n%s", err, tt.fail, out)
+			}
+			if tt.fail && (!strings.Contains(out, "go.mod or go.sum is not tidy; run: (cd "+filepath.Join(dir, "mod")+" && go mod tidy)") ||
+				!strings.Contains(out, "-require example.com/dep v0.0.0")) {
+				t.Errorf("check_tidy does not say what is wrong:\n%s", out)
+			}
+		})
+	}
+}

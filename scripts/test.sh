@@ -52,6 +52,17 @@ system_packages() {
 	need_apt_package chromium chromium "the report's browser test" || true
 }
 
+# check_tidy DIR fails, showing the difference, when the go.mod and go.sum
+# of the module in DIR are not what `go mod tidy` would write.
+check_tidy() {
+	local dir=$1 diff
+	if ! diff=$(cd "$dir" && go mod tidy -diff 2>&1); then
+		say "$dir: go.mod or go.sum is not tidy; run: (cd $dir && go mod tidy)"
+		echo "$diff" >&2
+		return 1
+	fi
+}
+
 # wait_with_progress PID START WHAT waits for PID, saying every
 # $PROGRESS_EVERY seconds (default 60) how long WHAT has taken since
 # START (a $SECONDS value). It returns PID's exit status.
@@ -114,6 +125,9 @@ main() {
 		echo "$unformatted" >&2
 		exit 1
 	fi
+	echo "== go mod tidy"
+	check_tidy . || exit 1
+	check_tidy tools/bigquery-emulator || exit 1
 
 	echo "== bigquery emulator"
 	local bq_rc=3

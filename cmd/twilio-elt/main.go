@@ -9,11 +9,9 @@ import (
 	"syscall"
 
 	"github.com/twilio-elt/twilio-elt/internal/cli"
-	"github.com/twilio-elt/twilio-elt/internal/hugeheap"
 )
 
 func main() {
-	go hugeheap.Prepare(cli.HeapAdvised) // a few milliseconds the command need not wait for
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], cli.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Program: os.Args[0]})
 	stop()

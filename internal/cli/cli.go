@@ -32,12 +32,6 @@ import (
 // DocumentationURL is where `spec` points people.
 const DocumentationURL = "https://github.com/twilio-elt/twilio-elt#readme"
 
-// HeapAdvised is how much heap growth a main should have hugeheap advise
-// for huge pages: more than a read's working heap at max_concurrency 16
-// (~110 MB; more concurrency, more heap), and only address space until
-// it is used.
-const HeapAdvised = 256 << 20
-
 // IO is what a command may touch of the outside world.
 type IO struct {
 	Stdin          io.Reader
@@ -422,7 +416,7 @@ func runAirbyte(ctx context.Context, cmd string, args []string, sys IO) int {
 		return 0
 	}
 
-	api, err := newTwilioClient(cfg, a.log)
+	api, err := newTwilioClient(cfg, sys.Getenv, a.log)
 	if err != nil {
 		return a.fail(protocol.ConfigError, err.Error(), err)
 	}
@@ -498,13 +492,18 @@ func classify(err error) (protocol.FailureType, string) {
 	}
 }
 
-func newTwilioClient(cfg spec.Config, log *slog.Logger) (*twilio.Client, error) {
+// newTwilioClient returns a client for cfg. Twilio's edge location and
+// processing region come from TWILIO_EDGE and TWILIO_REGION, as in
+// Twilio's own libraries.
+func newTwilioClient(cfg spec.Config, getenv func(string) string, log *slog.Logger) (*twilio.Client, error) {
 	user, pass, _ := cfg.Credentials()
 	return twilio.New(twilio.Options{
 		Username:       user,
 		Password:       pass,
 		AccountSID:     cfg.AccountSID,
 		BaseURL:        cfg.BaseURL,
+		Edge:           getenv("TWILIO_EDGE"),
+		Region:         getenv("TWILIO_REGION"),
 		MaxConcurrency: cfg.Concurrency(),
 		Logger:         log,
 	})

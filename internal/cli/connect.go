@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/twilio-elt/twilio-elt/connector"
+	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/twilio"
 	"github.com/twilio-elt/twilio-elt/spec"
 )
@@ -120,12 +121,12 @@ func runConnect(ctx context.Context, args []string, sys IO) int {
 		return fail("%s", oneLine(err))
 	}
 	// Whatever is printed from here on, the secrets are not.
-	out := redactor{sys.Stdout, cfg.Secrets()}
-	errOut := redactor{sys.Stderr, cfg.Secrets()}
+	redact := protocol.NewRedactor(cfg.Secrets()...)
+	out, errOut := redact.Writer(sys.Stdout), redact.Writer(sys.Stderr)
 	log := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	fmt.Fprintf(errOut, "Testing the connection to %s …\n", cfg.AccountSID)
-	api, err := newTwilioClient(cfg, log)
+	api, err := newTwilioClient(cfg, sys.Getenv, log)
 	if err != nil {
 		return fail("%v", err)
 	}

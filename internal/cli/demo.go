@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 
 	"github.com/twilio-elt/twilio-elt/connector"
+	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/report"
 	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
@@ -51,7 +52,7 @@ func runDemo(ctx context.Context, args []string, sys IO) int {
 	if err := cfg.Validate(now); err != nil {
 		return fail(fmt.Errorf("emulator config: %w", err))
 	}
-	log := newStderrLogger(redactor{sys.Stderr, cfg.Secrets()}, *debug)
+	log := newStderrLogger(protocol.NewRedactor(cfg.Secrets()...).Writer(sys.Stderr), *debug)
 	fmt.Fprintf(sys.Stderr, "Syncing the Twilio emulator (%d subaccounts, %d days, %d SIMs) into %s …\n", 4, days, 12, *df.path)
 	res, err := syncInto(ctx, cfg, df, sys, log)
 	if err != nil {

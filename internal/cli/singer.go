@@ -197,7 +197,7 @@ func TapMain(ctx context.Context, args []string, sys IO) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(airbyte.NewLogHandler(w, level))
-	api, err := newTwilioClient(cfg, log)
+	api, err := newTwilioClient(cfg, sys.Getenv, log)
 	if err != nil {
 		return fail("%s", err.Error())
 	}

@@ -140,6 +140,7 @@ func runLoad(ctx context.Context, args []string, sys IO) int {
 	fs := newFlagSet("load")
 	df := addDestFlags(fs, "twilio.duckdb", true)
 	fromRaw := fs.String("from-raw", "", "rebuild the tables (and the stream states) from a raw archive `folder` instead of reading stdin")
+	skipUnreadable := fs.Bool("skip-unreadable", false, "with --from-raw: rebuild without the runs an older version left unreadable (killed), instead of failing")
 	mainSID := fs.String("account-sid", "", "main account SID, the billing account of usage whose account is not in the input")
 	debug := fs.Bool("debug", false, "log DEBUG messages")
 	if code, done := parseFlags(fs, args, sys, 0); done {
@@ -177,6 +178,7 @@ func runLoad(ctx context.Context, args []string, sys IO) int {
 	var stats pipeline.Stats
 	if *fromRaw != "" {
 		opts.OnCommitted = nil
+		opts.SkipUnreadableRuns = *skipUnreadable
 		stats, err = pipeline.LoadRaw(ctx, *fromRaw, od.dest, opts)
 	} else {
 		var archive *raw.Writer
@@ -318,7 +320,7 @@ func runSync(ctx context.Context, args []string, sys IO) int {
 	if err != nil {
 		return fail(fmt.Errorf("config file %s is invalid: %w", *configPath, err))
 	}
-	log := newStderrLogger(redactor{sys.Stderr, cfg.Secrets()}, *debug)
+	log := newStderrLogger(protocol.NewRedactor(cfg.Secrets()...).Writer(sys.Stderr), *debug)
 	if _, err := syncInto(ctx, cfg, df, sys, log); err != nil {
 		return fail(err)
 	}
@@ -336,7 +338,7 @@ type syncResult struct {
 // rejects, or a base_url nothing answers at, leave the warehouse exactly
 // as it was.
 func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *slog.Logger) (syncResult, error) {
-	api, err := newTwilioClient(cfg, log)
+	api, err := newTwilioClient(cfg, sys.Getenv, log)
 	if err != nil {
 		return syncResult{}, err
 	}
@@ -529,23 +531,4 @@ func progress(w io.Writer, l *pipeline.Loader, api *twilio.Client) (stop func())
 		}
 	}()
 	return func() { close(done); wg.Wait() }
-}
-
-// redactor replaces secrets in what is written to w.
-type redactor struct {
-	w       io.Writer
-	secrets []string
-}
-
-func (r redactor) Write(p []byte) (int, error) {
-	s := string(p)
-	for _, sec := range r.secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "**********")
-		}
-	}
-	if _, err := io.WriteString(r.w, s); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }

@@ -90,6 +90,10 @@ type Options struct {
 	// OnCommitted is called, in order, with every STATE once it and all
 	// records before it are committed (`load` echoes them on stdout).
 	OnCommitted func(protocol.State) error
+	// SkipUnreadableRuns: LoadRaw rebuilds without the runs an older
+	// version left unreadable (killed with a .parquet.partial file),
+	// instead of failing.
+	SkipUnreadableRuns bool
 	// RebuildProgress, when set, is called as the cost tables are rebuilt
 	// from the loaded usage (the first run of a new cost model version),
 	// with the account-days done and to do.

@@ -136,6 +136,9 @@ func decodeAirbyte(line []byte) (protocol.Message, error) {
 		if in.State == nil || in.State.Stream == nil || (in.State.Type != "" && in.State.Type != "STREAM") {
 			return nil, errors.New("STATE is not of type STREAM; only per-stream state is supported")
 		}
+		if in.State.Stream.Descriptor.Name == "" {
+			return nil, errors.New("STATE without stream_descriptor.name")
+		}
 		s := protocol.State{Stream: in.State.Stream.Descriptor.Name, Data: in.State.Stream.State}
 		if in.State.SourceStats != nil {
 			s.RecordCount = int64(in.State.SourceStats.RecordCount)
@@ -193,6 +196,9 @@ func SyncWith(ctx context.Context, src Source, dest Destination, opts Options, s
 	if err != nil {
 		return Stats{}, err
 	}
+	if err := forgetLostStates(ctx, dest, stored, opts); err != nil {
+		return Stats{}, err
+	}
 	l := NewLoader(dest, opts)
 	if started != nil {
 		started(l)
@@ -212,6 +218,44 @@ func SyncWith(ctx context.Context, src Source, dest Destination, opts Options, s
 	return l.Stats(), errors.Join(readErr, finishErr)
 }
 
+// forgetLostStates drops from stored the state of every incremental
+// stream whose tables hold no row at all though its state says partitions
+// were read: the tables were dropped or emptied behind the loader's back,
+// and a state kept would re-read only the lookback. The stream is read
+// from start_date again, with a WARN. (A table empty for one partition
+// only is not taken as lost: an account with no usage at all stores no
+// row, and would be read from start_date on every sync.)
+func forgetLostStates(ctx context.Context, dest Destination, stored map[string]json.RawMessage, opts Options) error {
+	log := opts.Log
+	if log == nil {
+		log = discardLogger
+	}
+	for _, s := range connector.Streams() {
+		blob, ok := stored[s.Name]
+		if !ok || s.Cursor == nil {
+			continue
+		}
+		st, err := state.FromAirbyte(blob, s.PartitionKey, s.Stream.Cursor)
+		if err != nil || len(st.Partitions()) == 0 {
+			continue // the read reports a bad state
+		}
+		empty := true
+		for _, t := range s.Tables {
+			found, err := hasRows(ctx, dest, t.Name)
+			if err != nil {
+				return err
+			}
+			empty = empty && !found
+		}
+		if empty {
+			log.Warn("the stream's tables hold no row, though its state says partitions were read (were they dropped?): reading it from start_date again",
+				"stream", s.Name, "partitions", len(st.Partitions()))
+			delete(stored, s.Name)
+		}
+	}
+	return nil
+}
+
 // LoadRaw rebuilds dest's tables from a raw archive: each archived run is
 // loaded as its own run, oldest first, so every run replaces the groups
 // it read, as it did when it ran, and commits the last states it had
@@ -225,6 +269,35 @@ func LoadRaw(ctx context.Context, dir string, dest Destination, opts Options) (S
 	if len(runs) == 0 {
 		return Stats{}, fmt.Errorf("load from raw archive %s: no runs found", dir)
 	}
+	// Say what the archive holds before anything is set up: a run an
+	// older version left unreadable fails the rebuild, unless skipped.
+	log := opts.Log
+	if log == nil {
+		log = discardLogger
+	}
+	var unreadable []string
+	skip := map[string]bool{}
+	for _, run := range runs {
+		info, err := raw.Inspect(dir, run)
+		if err != nil {
+			return Stats{}, err
+		}
+		switch {
+		case len(info.Unreadable) > 0 && opts.SkipUnreadableRuns:
+			log.Warn("skipping a run of the raw archive that an older version left unreadable (the process was killed); the rebuild lacks what it committed",
+				"run", run, "files", strings.Join(info.Unreadable, ", "))
+			skip[run] = true
+		case len(info.Unreadable) > 0:
+			unreadable = append(unreadable, fmt.Sprintf("%s (%s)", run, strings.Join(info.Unreadable, ", ")))
+		case !info.Finished:
+			log.Warn("a run of the raw archive did not finish (the process was killed): replaying the records it committed", "run", run, "records", info.Records)
+		}
+	}
+	if len(unreadable) > 0 {
+		return Stats{}, fmt.Errorf("load from raw archive %s: %d runs left unfinished by an older version cannot be read (Parquet keeps its index at the end of a file): %s; "+
+			"pass --skip-unreadable to rebuild without them, then sync to re-read what they held",
+			dir, len(unreadable), strings.Join(unreadable, "; "))
+	}
 	if err := setup(ctx, dest, &opts); err != nil {
 		return Stats{}, err
 	}
@@ -233,6 +306,9 @@ func LoadRaw(ctx context.Context, dir string, dest Destination, opts Options) (S
 	opts.Archive = nil
 	var stateless []string
 	for _, run := range runs {
+		if skip[run] {
+			continue
+		}
 		streams, err := raw.Streams(dir, run, order)
 		if err != nil {
 			return total, err

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"time"
@@ -78,7 +79,11 @@ func migrateCosts(ctx context.Context, dest Destination, opts Options, all bool)
 	switch {
 	case all:
 	case meta[costmodel.MetaVersionKey] != costmodel.Version:
-		log.Info("building the cost tables from the loaded usage (first run of cost model version " + costmodel.Version + "); Twilio is not called")
+		if loaded, err := hasRows(ctx, dest, transforms.UsageDaily); err != nil {
+			return err
+		} else if loaded {
+			log.Info("building the cost tables from the loaded usage (first run of cost model version " + costmodel.Version + "); Twilio is not called")
+		}
 	case len(changed) > len(transforms.Categories())/4:
 		log.Info(fmt.Sprintf("the usage category table changed (%d categories): rebuilding the cost tables from the loaded usage", len(changed)))
 	case len(changed) > 0:
@@ -125,6 +130,19 @@ func migrateCosts(ctx context.Context, dest Destination, opts Options, all bool)
 		return fmt.Errorf("load the usage category table: %w", err)
 	}
 	return nil
+}
+
+// hasRows reports whether table holds a row.
+func hasRows(ctx context.Context, dest Destination, table string) (bool, error) {
+	q, err := dest.Dialect().Render(`SELECT 1 FROM {{table "` + table + `"}} LIMIT 1`)
+	if err != nil {
+		return false, err
+	}
+	found := false
+	if err := dest.QueryEach(ctx, q, func([]sql.NullString) error { found = true; return nil }); err != nil {
+		return false, fmt.Errorf("check %s for rows: %w", table, err)
+	}
+	return found, nil
 }
 
 // RebuildCosts recomputes the cost tables of dest from its loaded usage,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -422,5 +423,100 @@ func TestCostTablesMigrate(t *testing.T) {
 	}
 	if !strings.Contains(logs, "the usage category table changed (1 categories)") {
 		t.Errorf("the re-attribution did not say what it did:\n%s", logs)
+	}
+}
+
+// A sync killed half way leaves a raw archive run without its done file:
+// its segments hold every record it committed, and a rebuild replays them
+// with a WARN, giving the tables the killed sync committed. A run an older
+// version left unreadable fails the rebuild, unless skipped.
+func TestLoadRawReplaysAKilledRun(t *testing.T) {
+	ctx := context.Background()
+	emu := twiliotest.NewTestServer(t, twiliotest.Options{Seed: 4, Subaccounts: 3, Days: 40, SIMs: 2})
+	conn, cfg := newConnector(t, emu)
+	synced := openDB(t, "killed.duckdb")
+	rawDir := filepath.Join(t.TempDir(), "raw")
+	archive := raw.NewWriter(rawDir, "run1")
+	kill, cancel := context.WithCancel(ctx)
+	defer cancel()
+	commits := 0
+	opts := pipeline.Options{MainAccountSID: cfg.AccountSID, MaxRows: 200, Archive: archive,
+		OnCommitted: func(protocol.State) error {
+			if commits++; commits == 6 {
+				cancel() // the process dies here
+			}
+			return nil
+		}}
+	if _, err := pipeline.Sync(kill, conn, synced, opts); err == nil {
+		t.Fatal("the killed sync succeeded")
+	}
+	// No archive.Close: a killed process closes nothing.
+	info, err := raw.Inspect(rawDir, "run1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Finished || info.Records == 0 {
+		t.Fatalf("the killed run: %+v, want unfinished with records", info)
+	}
+	killed := checksums(t, synced)
+
+	rebuilt := openDB(t, "rebuilt.duckdb")
+	var logs bytes.Buffer
+	if _, err := pipeline.LoadRaw(ctx, rawDir, rebuilt, pipeline.Options{MainAccountSID: cfg.AccountSID, Log: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(killed, checksums(t, rebuilt)); diff != "" {
+		t.Errorf("rebuild from the killed run's archive differs from what it committed (-committed +rebuilt):\n%s", diff)
+	}
+	if !strings.Contains(logs.String(), "did not finish") || !strings.Contains(logs.String(), fmt.Sprint(info.Records)) {
+		t.Errorf("the rebuild did not say the run was unfinished and what it holds:\n%s", logs.String())
+	}
+
+	// An older version's killed run: a .parquet.partial no reader opens.
+	if err := os.MkdirAll(filepath.Join(rawDir, "run0"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rawDir, "run0", "usage_records.parquet.partial"), []byte("PAR1 cut short"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.LoadRaw(ctx, rawDir, openDB(t, "strict.duckdb"), pipeline.Options{MainAccountSID: cfg.AccountSID}); err == nil ||
+		!strings.Contains(err.Error(), "run0") || !strings.Contains(err.Error(), "--skip-unreadable") {
+		t.Errorf("rebuild over an unreadable run: %v, want an error naming it and the way out", err)
+	}
+	skipped := openDB(t, "skipped.duckdb")
+	if _, err := pipeline.LoadRaw(ctx, rawDir, skipped, pipeline.Options{MainAccountSID: cfg.AccountSID, SkipUnreadableRuns: true}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(killed, checksums(t, skipped)); diff != "" {
+		t.Errorf("rebuild skipping the unreadable run (-committed +rebuilt):\n%s", diff)
+	}
+}
+
+// A user drops twilio_usage_daily: the next sync, seeing the table empty
+// though the state says every account was read, reads from start_date
+// again (with a WARN) instead of the lookback only.
+func TestSyncAfterTheTableWasDroppedReadsFromStartDate(t *testing.T) {
+	ctx := context.Background()
+	emu := twiliotest.NewTestServer(t, twiliotest.Options{Seed: 6, Subaccounts: 1, Days: 30, SIMs: 1})
+	conn, cfg := newConnector(t, emu)
+	db := openDB(t, "dropped.duckdb")
+	opts := pipeline.Options{MainAccountSID: cfg.AccountSID}
+	if _, err := pipeline.Sync(ctx, conn, db, opts); err != nil {
+		t.Fatal(err)
+	}
+	full := checksums(t, db)
+	if _, err := db.DB().ExecContext(ctx, `DROP TABLE twilio_usage_daily`); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	opts.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	if _, err := pipeline.Sync(ctx, conn, db, opts); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(full, checksums(t, db)); diff != "" {
+		t.Errorf("the sync after the drop did not restore the tables (-before +after):\n%s", diff)
+	}
+	if !strings.Contains(logs.String(), "reading it from start_date again") {
+		t.Errorf("no WARN:\n%s", logs.String())
 	}
 }

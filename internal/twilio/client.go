@@ -6,19 +6,59 @@
 // twilio-go lacks and the connector needs:
 //
 //   - one http.RoundTripper under twilio-go that overrides the base URL,
-//     caps the requests in flight, retries 429, 5xx, cut-short bodies and
-//     a transient 401 (one after the credentials have been accepted once;
-//     a 401 before that is definite) with Retry-After or exponential
-//     backoff and jitter, and counts requests;
+//     caps the requests in flight, bounds each attempt in time and counts
+//     requests;
+//   - one retry policy, below, for every request;
 //   - page decoding into our own structs, so money stays the exact decimal
 //     text Twilio sent (twilio-go's typed prices are float32);
 //   - paging that follows next_page_uri (2010 API) and meta.next_page_url
 //     (v1 APIs) verbatim.
+//
+// # Retries
+//
+// Every request (one page of a listing, one account) is made under one
+// retry policy (retry.go), the only place the package tries anything
+// again. Its budget, with the defaults of Options:
+//
+//   - Tries: at most 10 per request (MaxAttempts), whatever the mix of
+//     failures.
+//   - What is tried again: 429; 5xx except 501; a body cut short; a 2xx
+//     body that is not a JSON object (an HTML page from a proxy, say); a
+//     network failure (a reset, a timeout, a DNS server down); and one
+//     401 per request once an earlier request has succeeded, since Twilio
+//     answers a rare 401 to good credentials under load. Before any
+//     request has succeeded, a 401 and a base_url host that refuses
+//     connections or does not resolve are mistakes in the configuration
+//     and fail at once. So does everything else: another 4xx, or JSON
+//     that does not fit the contract (a field of the wrong type).
+//   - Waits: the Retry-After of a 429 or 5xx when it has one, capped at
+//     2 minutes (MaxRetryAfter); otherwise exponential with jitter: an
+//     interval of 0.5 s (BaseBackoff) that doubles up to 20 s
+//     (MaxBackoff), each wait drawn at random within ±50% of it, so
+//     0.25–0.75 s, 0.5–1.5 s, 1–3 s, 2–6 s, 4–12 s, 8–24 s, then 10–30 s.
+//     A 429 holds every request of the client for its wait: Twilio's
+//     concurrency limit is per account.
+//   - Each try is bounded by 60 s (RequestTimeout), reading the body
+//     included.
+//   - Worst case for one request: 9 waits, 46–137 s in all, when every
+//     answer is an error without Retry-After (a Twilio outage); 10 × 60 s
+//     of tries plus those waits, about 12 minutes, when every try hangs
+//     until its time limit; and the bound, every try taking 60 s and
+//     asking for the longest Retry-After: 10 × 60 s + 9 × 2 min = 28 min.
+//
+// A listing's pages are read one after another, each with its own budget,
+// and a listing fails with the first page whose budget is spent: so a
+// usage window (31 days of one account, 3 pages at 70 categories a day,
+// about 20 when Twilio lists all its categories) whose requests keep
+// failing fails after one request's budget, 46–137 s in an outage, and
+// its worst case is its number of pages times a request's. There is no
+// other retry above this one, and no page-size fallback: a page that
+// keeps failing fails its window loudly, and the window's cursor does not
+// move.
 package twilio
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +66,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -51,18 +90,21 @@ type Options struct {
 	// https://<service>.twilio.com for every request; the Host header
 	// keeps the service name.
 	BaseURL string
+	// Edge and Region are Twilio's edge location and processing region
+	// (TWILIO_EDGE and TWILIO_REGION for the command line); empty means
+	// Twilio's default.
+	Edge, Region string
 	// MaxConcurrency caps the requests in flight; default 8.
 	MaxConcurrency int
-	// MaxAttempts bounds the tries of one request; default 10. A 5xx or a
-	// network failure is tried at most Max5xxAttempts times (default 4):
-	// the caller can then try a smaller page, and an unreachable host
-	// fails in seconds.
-	MaxAttempts, Max5xxAttempts int
-	// BaseBackoff is the first retry delay (default 500ms); MaxBackoff
-	// caps it (default 30s). MaxRetryAfter caps a Retry-After (default 2m).
+	// The retry budget (see the package documentation). MaxAttempts
+	// bounds the tries of one request (default 10). BaseBackoff is the
+	// first wait's interval (default 500ms), doubling up to MaxBackoff
+	// (default 20s); each wait is within ±50% of its interval.
+	// MaxRetryAfter caps a Retry-After (default 2m). RequestTimeout
+	// bounds one try, its body included (default 60s).
+	MaxAttempts                            int
 	BaseBackoff, MaxBackoff, MaxRetryAfter time.Duration
-	// RequestTimeout bounds one attempt; default 60s.
-	RequestTimeout time.Duration
+	RequestTimeout                         time.Duration
 	// Transport sends the requests; default http.DefaultTransport's clone.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
@@ -75,6 +117,8 @@ type Client struct {
 	edge       string
 	region     string
 	transport  *transport
+	policy     retryPolicy
+	log        *slog.Logger
 }
 
 // New returns a Client. It makes no request.
@@ -107,20 +151,21 @@ func New(opts Options) (*Client, error) {
 		origin:         origin,
 		slots:          make(chan struct{}, slots),
 		bodies:         make(chan []byte, slots),
-		log:            log,
-		maxAttempts:    orDefault(opts.MaxAttempts, 10),
-		max5xxAttempts: orDefault(opts.Max5xxAttempts, 4),
-		baseBackoff:    orDefault(opts.BaseBackoff, 500*time.Millisecond),
-		maxBackoff:     orDefault(opts.MaxBackoff, 30*time.Second),
-		maxRetryAfter:  orDefault(opts.MaxRetryAfter, 2*time.Minute),
-		attemptTimeout: orDefault(opts.RequestTimeout, 60*time.Second),
+		attemptTimeout: orDefault(opts.RequestTimeout, defaultRequestTimeout),
 	}
 	return &Client{
 		creds:      twclient.NewCredentials(opts.Username, opts.Password),
 		accountSID: opts.AccountSID,
-		edge:       os.Getenv("TWILIO_EDGE"),
-		region:     os.Getenv("TWILIO_REGION"),
+		edge:       opts.Edge,
+		region:     opts.Region,
 		transport:  tr,
+		policy: retryPolicy{
+			maxAttempts:   orDefault(opts.MaxAttempts, defaultMaxAttempts),
+			baseBackoff:   orDefault(opts.BaseBackoff, defaultBaseBackoff),
+			maxBackoff:    orDefault(opts.MaxBackoff, defaultMaxBackoff),
+			maxRetryAfter: orDefault(opts.MaxRetryAfter, defaultMaxRetryAfter),
+		},
+		log: log,
 	}, nil
 }
 
@@ -148,55 +193,6 @@ func (c *Client) Stats() Stats {
 		Requests:       c.transport.requests.Load(),
 		Retries:        c.transport.retries.Load(),
 		RateLimitWaits: c.transport.rateLimitWaits.Load(),
-	}
-}
-
-// getJSON fetches rawURL (absolute) with query and decodes the JSON body
-// into v. A nil query keeps rawURL's own query, as paging requires.
-func (c *Client) getJSON(ctx context.Context, rawURL string, query url.Values, v any) error {
-	return c.getDecoded(ctx, rawURL, query, func(body []byte) error { return json.Unmarshal(body, v) })
-}
-
-// getDecoded fetches rawURL with query and hands the body to decode. A
-// 200 whose body is cut short (decode reports a *json.SyntaxError) is
-// asked for again. decode must copy what it keeps: the body's buffer is
-// reused once decode returns.
-func (c *Client) getDecoded(ctx context.Context, rawURL string, query url.Values, decode func([]byte) error) error {
-	call := &callTransport{ctx: ctx, next: c.transport}
-	tc := &twclient.Client{
-		Credentials: c.creds,
-		HTTPClient: &http.Client{
-			Transport:     call,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
-	tc.SetAccountSid(c.accountSID)
-	handler := &twclient.RequestHandler{Client: tc, Edge: c.edge, Region: c.region}
-
-	where := describe(rawURL, query)
-	for attempt := 1; ; attempt++ {
-		resp, err := handler.Get(rawURL, query, nil, "")
-		if err != nil {
-			return c.requestError(ctx, where, call.resp, err)
-		}
-		body, err := readBody(resp)
-		if err != nil {
-			return fmt.Errorf("GET %s: %w", where, err)
-		}
-		err = decode(body)
-		c.transport.release(resp) // decode keeps nothing of body
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) {
-			if attempt < c.transport.maxAttempts {
-				c.transport.retries.Add(1)
-				continue
-			}
-			err = &truncatedError{err: err}
-		}
-		if err != nil {
-			return fmt.Errorf("GET %s: decode response: %w", where, err)
-		}
-		return nil
 	}
 }
 
@@ -230,7 +226,7 @@ func (c *Client) requestError(ctx context.Context, where string, resp *http.Resp
 	if errors.As(err, &trunc) {
 		return fmt.Errorf("GET %s: %w", where, err)
 	}
-	if o := c.transport.origin; o != nil {
+	if o := c.transport.origin; o != nil && !c.transport.accepted.Load() {
 		if reason := unreachable(err); reason != "" {
 			return fmt.Errorf("GET %s: %w", where, &BaseURLError{Host: o.Host, Reason: reason, Err: err})
 		}
@@ -238,10 +234,11 @@ func (c *Client) requestError(ctx context.Context, where string, resp *http.Resp
 	return fmt.Errorf("GET %s: %w: %w", where, errNetwork, err)
 }
 
-// BaseURLError is a request that never reached the base_url origin: its
-// host refused the connection or does not resolve. That is a mistake in
-// the configuration, not Twilio being down, and retrying later does not
-// help.
+// BaseURLError is a request that never reached the base_url origin, before
+// any request had: its host refused the connection or does not resolve.
+// That is a mistake in the configuration, not Twilio being down, and
+// retrying later does not help. (Once a request has gone through, the
+// same failure is a network error that may pass.)
 type BaseURLError struct {
 	Host   string // host[:port] of base_url
 	Reason string // "refused the connection" or "does not resolve"

@@ -162,6 +162,7 @@ func TestBaseURLOverrideAndAuth(t *testing.T) {
 		name   string
 		call   func(context.Context, *twilio.Client) error
 		user   string
+		opts   func(*twilio.Options)
 		body   string
 		want   seen
 		wantOK bool
@@ -175,6 +176,17 @@ func TestBaseURLOverrideAndAuth(t *testing.T) {
 			user: testAccount,
 			body: accountBody,
 			want: seen{Host: "api.twilio.com", Path: accountPath, User: testAccount, Password: testPassword, Method: "GET"},
+		},
+		{
+			name: "edge and region",
+			call: func(ctx context.Context, c *twilio.Client) error {
+				_, err := c.Account(ctx, testAccount)
+				return err
+			},
+			user: testAccount,
+			opts: func(o *twilio.Options) { o.Edge, o.Region = "sydney", "au1" },
+			body: accountBody,
+			want: seen{Host: "api.sydney.au1.twilio.com", Path: accountPath, User: testAccount, Password: testPassword, Method: "GET"},
 		},
 		{
 			name: "api key credentials",
@@ -225,7 +237,12 @@ func TestBaseURLOverrideAndAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, log := scripted(t, ok(tt.body))
-			c := newClient(t, srv, func(o *twilio.Options) { o.Username = tt.user })
+			c := newClient(t, srv, func(o *twilio.Options) {
+				o.Username = tt.user
+				if tt.opts != nil {
+					tt.opts(o)
+				}
+			})
 			if err := tt.call(t.Context(), c); err != nil {
 				t.Fatalf("call: %v", err)
 			}
@@ -285,6 +302,7 @@ func TestRetriesThenSuccess(t *testing.T) {
 		{"429 without Retry-After", []reply{twilioError(429, 20429), twilioError(429, 20429), ok(accountBody)}, twilio.Stats{Requests: 3, Retries: 2, RateLimitWaits: 2}},
 		{"truncated body", []reply{{status: 200, body: `{"sid":"AC`, truncate: true}, ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1}},
 		{"invalid JSON on 200", []reply{ok(`{"sid":"AC`), ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1}},
+		{"null on 200", []reply{ok(`null`), ok(accountBody)}, twilio.Stats{Requests: 2, Retries: 1}},
 		{"mixed", []reply{twilioError(500, 20500), twilioError(429, 20429), {status: 200, body: `{`, truncate: true}, ok(`<html>`), twilioError(401, 20003), ok(accountBody)}, twilio.Stats{Requests: 6, Retries: 5, RateLimitWaits: 1}},
 	}
 	for _, tt := range tests {
@@ -325,31 +343,25 @@ func TestFailures(t *testing.T) {
 		want    result
 	}{
 		{
-			name:    "5xx bounded by the default Max5xxAttempts",
+			name:    "5xx bounded by the default MaxAttempts",
 			replies: []reply{twilioError(500, 20500)},
-			want:    result{Requests: 4, Status: 500, Code: 20500, Message: "Twilio says 20500", ServerError: true, Transient: true},
-		},
-		{
-			name:    "5xx bounded by Max5xxAttempts",
-			opts:    func(o *twilio.Options) { o.Max5xxAttempts = 2 },
-			replies: []reply{twilioError(500, 20500)},
-			want:    result{Requests: 2, Status: 500, Code: 20500, Message: "Twilio says 20500", ServerError: true, Transient: true},
+			want:    result{Requests: 10, Status: 500, Code: 20500, Message: "Twilio says 20500", ServerError: true, Transient: true},
 		},
 		{
 			name:    "5xx bounded by MaxAttempts",
-			opts:    func(o *twilio.Options) { o.MaxAttempts = 3; o.Max5xxAttempts = 10 },
+			opts:    func(o *twilio.Options) { o.MaxAttempts = 3 },
 			replies: []reply{twilioError(503, 20503)},
 			want:    result{Requests: 3, Status: 503, Code: 20503, Message: "Twilio says 20503", ServerError: true, Transient: true},
 		},
 		{
-			name:    "mixed 5xx count together",
-			opts:    func(o *twilio.Options) { o.Max5xxAttempts = 3 },
-			replies: []reply{twilioError(500, 20500), twilioError(503, 20503), twilioError(502, 20502), ok(accountBody)},
-			want:    result{Requests: 3, Status: 502, Code: 20502, Message: "Twilio says 20502", ServerError: true, Transient: true},
+			name:    "failures of every kind count together",
+			opts:    func(o *twilio.Options) { o.MaxAttempts = 4 },
+			replies: []reply{twilioError(500, 20500), twilioError(429, 20429), {status: 200, body: `{`, truncate: true}, twilioError(502, 20502), ok(accountBody)},
+			want:    result{Requests: 4, Status: 502, Code: 20502, Message: "Twilio says 20502", ServerError: true, Transient: true},
 		},
 		{
 			name:    "5xx with an HTML body",
-			opts:    func(o *twilio.Options) { o.Max5xxAttempts = 2 },
+			opts:    func(o *twilio.Options) { o.MaxAttempts = 2 },
 			replies: []reply{{status: 502, body: `<html>Bad Gateway</html>`}},
 			want:    result{Requests: 2, Status: 502, Message: "unreadable error response", ServerError: true, Transient: true},
 		},
@@ -477,6 +489,11 @@ func TestPersistentBodyFailures(t *testing.T) {
 	}{
 		{"truncated", reply{status: 200, body: `{"sid":"`, truncate: true}},
 		{"invalid JSON", ok(`{"sid":`)},
+		{"an HTML page", ok(`<html><body>Proxy login</body></html>`)},
+		{"null", ok(`null`)},
+		{"an array", ok(`[]`)},
+		{"empty", ok(``)},
+		{"an object and more", ok(accountBody + `<html>`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -512,10 +529,11 @@ func failWith(err error) roundTripFunc {
 	return func(*http.Request) (*http.Response, error) { return nil, err }
 }
 
-// A network failure is retried a few times. Nothing listening at the
-// base_url, or a base_url host that does not resolve, is then a
-// configuration error naming the host; without base_url (Twilio itself)
-// or for a failure that may pass, it is transient.
+// A network failure is retried like any other. Nothing listening at the
+// base_url, or a base_url host that does not resolve, before any request
+// has gone through, is a configuration error naming the host, and is not
+// retried; without base_url (Twilio itself) or for a failure that may
+// pass, it is transient.
 func TestNetworkError(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	closed := srv.URL
@@ -527,14 +545,15 @@ func TestNetworkError(t *testing.T) {
 		transport http.RoundTripper
 		wantHost  string // of a *BaseURLError; "" for a transient error
 		reason    string
+		requests  int64
 	}{
-		{"base_url refuses", closed, nil, closedHost, "refused the connection"},
+		{"base_url refuses", closed, nil, closedHost, "refused the connection", 1},
 		{"base_url does not resolve", "http://proxy.example.invalid:8080", failWith(&net.OpError{Op: "dial", Net: "tcp",
-			Err: &net.DNSError{Err: "no such host", Name: "proxy.example.invalid", IsNotFound: true}}), "proxy.example.invalid:8080", "does not resolve"},
+			Err: &net.DNSError{Err: "no such host", Name: "proxy.example.invalid", IsNotFound: true}}), "proxy.example.invalid:8080", "does not resolve", 1},
 		{"base_url DNS server down", "http://proxy.example.invalid:8080", failWith(&net.OpError{Op: "dial", Net: "tcp",
-			Err: &net.DNSError{Err: "server misbehaving", Name: "proxy.example.invalid", IsTemporary: true}}), "", ""},
-		{"base_url resets", closed, failWith(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), "", ""},
-		{"Twilio refuses", "", failWith(&net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}), "", ""},
+			Err: &net.DNSError{Err: "server misbehaving", Name: "proxy.example.invalid", IsTemporary: true}}), "", "", 3},
+		{"base_url resets", closed, failWith(&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}), "", "", 3},
+		{"Twilio refuses", "", failWith(&net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}), "", "", 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -562,13 +581,42 @@ func TestNetworkError(t *testing.T) {
 			case !strings.Contains(err.Error(), "base_url host "+tt.wantHost+" "+tt.reason):
 				t.Errorf("error %q does not name the base_url host", err)
 			}
-			if st := c.Stats(); st.Requests != 3 || st.Retries != 2 {
-				t.Errorf("Stats = %+v, want 3 requests and 2 retries", st)
+			if st := c.Stats(); st.Requests != tt.requests || st.Retries != tt.requests-1 {
+				t.Errorf("Stats = %+v, want %d requests and %d retries", st, tt.requests, tt.requests-1)
 			}
 			if strings.Contains(err.Error(), testPassword) {
 				t.Errorf("error %q contains the password", err)
 			}
 		})
+	}
+}
+
+// Once a request has gone through base_url, the configuration is right:
+// a proxy that then refuses connections is down for a while, which is
+// retried, and at the end transient.
+func TestBaseURLRefusingAfterASuccessIsTransient(t *testing.T) {
+	srv, _ := scripted(t, ok(accountBody))
+	var calls atomic.Int64
+	refuse := &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	c := newClient(t, srv, func(o *twilio.Options) {
+		o.MaxAttempts = 3
+		o.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 {
+				return http.DefaultTransport.RoundTrip(r)
+			}
+			return nil, refuse
+		})
+	})
+	if _, err := c.Account(t.Context(), testAccount); err != nil {
+		t.Fatalf("first Account call: %v", err)
+	}
+	_, err := c.Account(t.Context(), testAccount)
+	var baseErr *twilio.BaseURLError
+	if err == nil || errors.As(err, &baseErr) || !twilio.IsTransient(err) {
+		t.Errorf("error %v: want a transient error, not a base_url one", err)
+	}
+	if st := c.Stats(); st.Requests != 4 || st.Retries != 2 {
+		t.Errorf("Stats = %+v, want 4 requests (1 + MaxAttempts) and 2 retries", st)
 	}
 }
 

@@ -60,14 +60,16 @@ func IsServerError(err error) bool {
 }
 
 // IsTransient reports whether retrying the whole operation later may
-// succeed: rate limits, server errors and network failures.
+// succeed: rate limits, server errors, bodies cut short or malformed, and
+// network failures.
 func IsTransient(err error) bool {
 	var e *APIError
 	if errors.As(err, &e) {
 		return e.Status == http.StatusTooManyRequests || e.Status >= 500
 	}
 	var t *truncatedError
-	return errors.As(err, &t) || errors.Is(err, errNetwork)
+	var m *malformedError
+	return errors.As(err, &t) || errors.As(err, &m) || errors.Is(err, errNetwork)
 }
 
 var errNetwork = errors.New("network error")

@@ -3,45 +3,37 @@ package twilio
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
-	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// transport is the one http.RoundTripper under twilio-go. Every request
-// passes through it, so it is where the base-URL override, the
-// concurrency cap, retries and request counting live.
+// transport is the one http.RoundTripper under twilio-go. Every attempt
+// passes through it, so it is where the base-URL override, the pause
+// after a 429, the concurrency cap, the time limit of an attempt and
+// request counting live. It makes exactly one attempt per RoundTrip:
+// trying again is the retry policy's decision (retry.go), which sees the
+// whole attempt, the decoding of the body included.
 //
 // A response it returns carries its whole body in memory: reading the
-// body is part of the attempt, so a body cut short is retried like any
-// other transient failure.
+// body is part of the attempt, so a body cut short is an attempt that
+// failed (a *truncatedError), like any other.
 type transport struct {
-	next   http.RoundTripper
-	origin *url.URL // nil: requests go where twilio-go sends them
-	slots  chan struct{}
-	bodies chan []byte // response buffers to reuse, up to one per slot
-	log    *slog.Logger
-
-	maxAttempts    int
-	max5xxAttempts int
-	baseBackoff    time.Duration
-	maxBackoff     time.Duration
-	maxRetryAfter  time.Duration
+	next           http.RoundTripper
+	origin         *url.URL // nil: requests go where twilio-go sends them
+	slots          chan struct{}
+	bodies         chan []byte // response buffers to reuse, up to one per slot
 	attemptTimeout time.Duration
 
 	mu          sync.Mutex
 	pausedUntil time.Time // after a 429, no request starts before this
 
 	// accepted is set by the first 2xx answer: from then on the
-	// credentials are known to be good, and a 401 may be transient.
+	// credentials and the base URL are known to be good.
 	accepted atomic.Bool
 
 	requests       atomic.Int64
@@ -50,8 +42,8 @@ type transport struct {
 	inFlight       atomic.Int64
 }
 
-// RoundTrip sends req, retrying transient failures, and returns the last
-// response with its body fully read.
+// RoundTrip makes one attempt of req and returns its response with the
+// body fully read.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	if t.origin != nil {
@@ -60,66 +52,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.URL.Scheme = t.origin.Scheme
 		req.URL.Host = t.origin.Host
 	}
-	var (
-		unauthorizedRetried bool
-		serverErrors        int
-	)
-	for attempt := 1; ; attempt++ {
-		resp, err := t.attempt(ctx, req)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		delay := t.backoff(attempt)
-		retry := false
-		switch {
-		case isTruncated(err):
-			retry = true
-		case err != nil:
-			// A refused connection or a reset: worth a few tries, not the
-			// full budget, so an unreachable host fails in seconds.
-			serverErrors++
-			retry = serverErrors < t.max5xxAttempts
-		case resp.StatusCode == http.StatusTooManyRequests:
-			retry = true
-			if d, ok := retryAfter(resp.Header, t.maxRetryAfter); ok {
-				delay = d
-			}
-			t.pause(delay)
-			t.rateLimitWaits.Add(1)
-		case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
-			serverErrors++
-			retry = serverErrors < t.max5xxAttempts
-			if d, ok := retryAfter(resp.Header, t.maxRetryAfter); ok {
-				delay = d
-			}
-		case resp.StatusCode == http.StatusUnauthorized && !unauthorizedRetried && t.accepted.Load():
-			// Twilio answers a rare 401 to valid credentials under load:
-			// once a request has succeeded, one more try tells that apart
-			// from a key that may not read this resource. A 401 before any
-			// success is definite (wrong credentials) and not retried.
-			unauthorizedRetried = true
-			retry = true
-		}
-		if !retry || attempt >= t.maxAttempts {
-			if err != nil {
-				return nil, err
-			}
-			return resp, nil
-		}
-		t.retries.Add(1)
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.log.Debug("retrying Twilio request", "method", req.Method, "path", req.URL.Path,
-			"attempt", attempt, "status", status, "error", errString(err), "delay", delay)
-		if resp != nil {
-			t.release(resp)
-		}
-		if err := sleep(ctx, delay); err != nil {
-			return nil, err
-		}
-	}
+	return t.attempt(ctx, req)
 }
 
 // attempt makes one request inside a concurrency slot and reads its body.
@@ -166,15 +99,12 @@ func (t *transport) releaseSlot() {
 	runtime.Gosched()
 }
 
+// truncatedError is a response whose body ended before its end: the
+// connection closed, or the attempt timed out, while it was read.
 type truncatedError struct{ err error }
 
 func (e *truncatedError) Error() string { return "incomplete response body: " + e.err.Error() }
 func (e *truncatedError) Unwrap() error { return e.err }
-
-func isTruncated(err error) bool {
-	var t *truncatedError
-	return errors.As(err, &t)
-}
 
 // readAll reads r to its end into a buffer sized for length when the
 // server announced it: usage pages are megabytes. Large buffers are kept
@@ -254,33 +184,6 @@ func (t *transport) waitPause(ctx context.Context) error {
 	return sleep(ctx, wait)
 }
 
-// backoff is exponential with jitter: a random duration in [d/2, d] for
-// d = baseBackoff·2^(attempt-1), capped at maxBackoff.
-func (t *transport) backoff(attempt int) time.Duration {
-	d := t.baseBackoff << min(attempt-1, 20)
-	if d <= 0 || d > t.maxBackoff {
-		d = t.maxBackoff
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// retryAfter reads a Retry-After header in seconds or as an HTTP date.
-func retryAfter(h http.Header, limit time.Duration) (time.Duration, bool) {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0, false
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		d = time.Duration(secs * float64(time.Second))
-	} else if at, err := http.ParseTime(v); err == nil {
-		d = time.Until(at)
-	} else {
-		return 0, false
-	}
-	return max(0, min(d, limit)), true
-}
-
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
@@ -293,13 +196,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // callTransport binds one call's context to the shared transport (twilio-go

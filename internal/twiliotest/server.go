@@ -9,12 +9,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -123,7 +121,6 @@ type Server struct {
 	maxInFlight int
 	requestSeq  uint64
 	httpServer  *http.Server
-	testServer  *httptest.Server
 	url         string
 }
 
@@ -178,14 +175,24 @@ func New(opts Options) *Server {
 	return s
 }
 
-// NewTestServer starts s on a local port for the duration of the test.
-func NewTestServer(t testing.TB, opts Options) *Server {
+// TB is what NewTestServer needs of a test: a *testing.T or *testing.B
+// has it. The package does not import testing (nor net/http/httptest), so
+// the binaries that serve the emulator, for the emulator and demo
+// commands, do not link them.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Fatalf(format string, args ...any)
+}
+
+// NewTestServer returns a Server for opts listening on a local port for
+// the duration of the test.
+func NewTestServer(t TB, opts Options) *Server {
 	t.Helper()
 	s := New(opts)
-	ts := httptest.NewServer(s)
-	s.mu.Lock()
-	s.testServer, s.url = ts, ts.URL
-	s.mu.Unlock()
+	if _, err := s.Start("127.0.0.1:0"); err != nil {
+		t.Fatalf("%v", err)
+	}
 	t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -216,12 +223,9 @@ func (s *Server) URL() string {
 // Close stops a server started with NewTestServer or Start.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	ts, hs := s.testServer, s.httpServer
-	s.testServer, s.httpServer = nil, nil
+	hs := s.httpServer
+	s.httpServer = nil
 	s.mu.Unlock()
-	if ts != nil {
-		ts.Close()
-	}
 	if hs != nil {
 		return hs.Close()
 	}
@@ -480,17 +484,39 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, p principal, svc 
 // serveTruncated answers with the full Content-Length but only half the
 // body, then aborts the connection.
 func (s *Server) serveTruncated(w http.ResponseWriter, r *http.Request, p principal, svc string) {
-	rec := httptest.NewRecorder()
+	rec := &recorder{header: http.Header{}}
 	s.route(rec, r, p, svc)
-	body := rec.Body.Bytes()
-	for k, v := range rec.Header() {
+	body := rec.body.Bytes()
+	for k, v := range rec.header {
 		w.Header()[k] = v
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(rec.Code)
+	w.WriteHeader(rec.status)
 	w.Write(body[:len(body)/2])
 	http.NewResponseController(w).Flush()
 	panic(http.ErrAbortHandler)
+}
+
+// recorder is an http.ResponseWriter that keeps the response. As with a
+// real one, the first WriteHeader, or Write, fixes the status.
+type recorder struct {
+	header      http.Header
+	status      int
+	wroteHeader bool
+	body        bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = status, true
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(b)
 }
 
 func (s *Server) pickFault() (FaultKind, bool) {

@@ -1,5 +1,0 @@
-//go:build !linux
-
-package hugeheap
-
-func prepare(int) bool { return false }
