@@ -3,8 +3,8 @@ package bigquery
 import (
 	"bytes"
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"strings"
 	"testing"
