@@ -1,0 +1,238 @@
+package integration_tests
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
+	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
+	"github.com/twilio-elt/twilio-elt/transforms"
+	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
+)
+
+// fleet is one main account's emulator and a config for it.
+type fleet struct {
+	emu *twiliotest.Server
+	cfg string
+}
+
+// newFleet starts an emulator of main account seed (3 subaccounts'
+// worth of usage over 30 days, 3 SIMs) and writes a config for it.
+func newFleet(t *testing.T, seed int64) fleet {
+	t.Helper()
+	emu, cfg := emulatorConfig(t, twiliotest.Options{Seed: seed, Subaccounts: 2, Days: 30, SIMs: 3}, func(c map[string]any) {
+		c["start_date"] = daysAgo(35)
+	})
+	return fleet{emu: emu, cfg: cfg}
+}
+
+// mustRun runs the binary in dir and fails the test on a non-zero exit.
+func mustRun(t *testing.T, dir string, stdin []byte, args ...string) result {
+	t.Helper()
+	r := runIn(t, dir, stdin, args...)
+	if r.code != 0 {
+		t.Fatalf("%s: exit %d, stderr:\n%s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r
+}
+
+// sharedTables are the tables every account's load writes the same rows
+// to (the category taxonomy): they are not one fleet's.
+var sharedTables = map[string]bool{"twilio_usage_categories": true, "twilio_usage_category_ancestors": true}
+
+// addChecksums returns the checksums of a warehouse holding the rows of
+// both a and b, per table (the checksum of a table is its row count and
+// the sum of its rows' hashes). Shared tables must be equal in a and b.
+func addChecksums(t *testing.T, a, b map[string]string) map[string]string {
+	t.Helper()
+	parse := func(s string) (int64, *big.Int) {
+		var n int64
+		var h string
+		if _, err := fmt.Sscanf(s, "%d rows, hash %s", &n, &h); err != nil {
+			t.Fatalf("checksum %q: %v", s, err)
+		}
+		v, ok := new(big.Int).SetString(h, 10)
+		if !ok {
+			t.Fatalf("checksum %q: hash is not a number", s)
+		}
+		return n, v
+	}
+	out := map[string]string{}
+	for table, sa := range a {
+		if sharedTables[table] {
+			if sa != b[table] {
+				t.Fatalf("%s differs between the fleets: %s, %s", table, sa, b[table])
+			}
+			out[table] = sa
+			continue
+		}
+		na, ha := parse(sa)
+		nb, hb := parse(b[table])
+		out[table] = fmt.Sprintf("%d rows, hash %s", na+nb, new(big.Int).Add(ha, hb))
+	}
+	return out
+}
+
+// usageStarts returns the StartDate of every daily usage request emu
+// received.
+func usageStarts(emu *twiliotest.Server) []string {
+	var out []string
+	for _, r := range emu.Requests() {
+		if strings.HasSuffix(r.Path, "/Usage/Records/Daily.json") && r.Query.Has("StartDate") {
+			out = append(out, r.Query.Get("StartDate"))
+		}
+	}
+	return out
+}
+
+// wholeFleets checks that the warehouse at path holds both fleets whole:
+// every table as the sum of the fleets synced alone, alone[0] and
+// alone[1].
+func wholeFleets(t *testing.T, what, path string, alone [2]map[string]string) {
+	t.Helper()
+	want := addChecksums(t, alone[0], alone[1])
+	if diff := cmp.Diff(want, tableChecksums(t, path)); diff != "" {
+		t.Errorf("%s: not both fleets whole (-A alone + B alone, +got):\n%s", what, diff)
+	}
+}
+
+// TestAccountsSyncedInTurnKeepBothFleets syncs main account A, then B,
+// then A again into one DuckDB file: every table holds exactly A's rows
+// and B's (as each synced alone), and A's second sync is incremental.
+// Two connections' messages fed to load one after the other give the
+// same warehouse.
+func TestAccountsSyncedInTurnKeepBothFleets(t *testing.T) {
+	a, b := newFleet(t, 1), newFleet(t, 2)
+	if a.emu.MainAccountSID() == b.emu.MainAccountSID() {
+		t.Fatal("the two emulators share a main account")
+	}
+	dir := t.TempDir()
+	var alone [2]map[string]string
+	for i, f := range []fleet{a, b} {
+		db := filepath.Join(dir, fmt.Sprintf("alone%d.duckdb", i))
+		mustRun(t, dir, nil, "sync", "--config", f.cfg, "--path", db)
+		alone[i] = tableChecksums(t, db)
+		for _, table := range []string{"twilio_accounts", "twilio_sims", transforms.UsageDaily, "twilio_sim_usage_daily", costmodel.CostDaily} {
+			if strings.HasPrefix(alone[i][table], "0 rows") {
+				t.Fatalf("fleet %d alone: %s is empty", i, table)
+			}
+		}
+	}
+
+	db := filepath.Join(dir, "both.duckdb")
+	mustRun(t, dir, nil, "sync", "--config", a.cfg, "--path", db)
+	mustRun(t, dir, nil, "sync", "--config", b.cfg, "--path", db)
+	wholeFleets(t, "A, B", db, alone)
+
+	a.emu.ResetRequests()
+	mustRun(t, dir, nil, "sync", "--config", a.cfg, "--path", db)
+	wholeFleets(t, "A, B, A", db, alone)
+	starts := usageStarts(a.emu)
+	if len(starts) == 0 {
+		t.Fatal("A's second sync asked for no usage")
+	}
+	for _, s := range starts {
+		if s <= daysAgo(35) {
+			t.Errorf("A's second sync read usage from %s: not incremental (start_date %s)", s, daysAgo(35))
+		}
+	}
+
+	// load, fed by the two connections' messages in turn.
+	loaded := filepath.Join(dir, "loaded.duckdb")
+	catalog := abs(t, "configured_catalog.json")
+	for _, f := range []fleet{a, b, a} {
+		read := mustRun(t, dir, nil, "read", "--config", f.cfg, "--catalog", catalog)
+		mustRun(t, dir, read.stdout, "load", "--path", loaded)
+	}
+	wholeFleets(t, "read | load of A, B, A", loaded, alone)
+
+	// Each main account's states are its own.
+	d, err := duckdb.Open(context.Background(), loaded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, f := range []fleet{a, b} {
+		states, err := d.States(context.Background(), f.emu.MainAccountSID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if usage := string(states["usage_records"]); !strings.Contains(usage, f.emu.MainAccountSID()) {
+			t.Errorf("usage_records state of %s does not name its own account: %s", f.emu.MainAccountSID(), usage)
+		}
+	}
+}
+
+// TestSubaccountConnectedTwiceIsCountedOnce connects a subaccount on its
+// own (its auth token) besides its parent's connection, in both orders:
+// its usage and cost are stored once, billed to the parent, so every
+// usage and cost table equals the parent's connection alone.
+func TestSubaccountConnectedTwiceIsCountedOnce(t *testing.T) {
+	p := newFleet(t, 1)
+	var sub twiliotest.Account
+	for _, acc := range p.emu.Accounts() {
+		if acc.OwnerAccountSID != "" && acc.OwnerAccountSID != acc.SID && acc.Status == "active" && !acc.UsageForbidden {
+			sub = acc
+			break
+		}
+	}
+	if sub.SID == "" {
+		t.Fatal("the emulator has no active subaccount")
+	}
+	subCfg := writeJSON(t, "sub.json", map[string]any{
+		"account_sid": sub.SID, "auth_token": sub.AuthToken, "base_url": p.emu.URL(), "start_date": daysAgo(35),
+	})
+	dir := t.TempDir()
+	parentAlone := filepath.Join(dir, "parent.duckdb")
+	mustRun(t, dir, nil, "sync", "--config", p.cfg, "--path", parentAlone)
+	want := tableChecksums(t, parentAlone)
+
+	for _, order := range [][]string{{p.cfg, subCfg}, {subCfg, p.cfg}, {p.cfg, subCfg, p.cfg}} {
+		db := filepath.Join(dir, fmt.Sprintf("both%d.duckdb", len(order)*10+strings.Index(strings.Join(order, ""), subCfg)))
+		for _, cfg := range order {
+			mustRun(t, dir, nil, "sync", "--config", cfg, "--path", db)
+		}
+		got := tableChecksums(t, db)
+		for _, table := range []string{transforms.UsageDaily, costmodel.CostDaily, costmodel.Reconciliation, "twilio_sim_usage_daily"} {
+			if got[table] != want[table] {
+				t.Errorf("order %d: %s = %s, want the parent's alone: %s", len(order), table, got[table], want[table])
+			}
+		}
+		var billed []string
+		duckRows(t, db, "SELECT DISTINCT billing_account_sid FROM twilio_cost_daily WHERE account_sid = '"+sub.SID+"'", &billed)
+		if diff := cmp.Diff([]string{p.emu.MainAccountSID()}, billed); diff != "" {
+			t.Errorf("order %d: billing account of the subaccount's cost (-want +got):\n%s", len(order), diff)
+		}
+		var accounts []string
+		duckRows(t, db, "SELECT account_sid || ' ' || COALESCE(parent_account_sid, '-') FROM twilio_accounts ORDER BY 1", &accounts)
+		var wantAccounts []string
+		duckRows(t, parentAlone, "SELECT account_sid || ' ' || COALESCE(parent_account_sid, '-') FROM twilio_accounts ORDER BY 1", &wantAccounts)
+		if diff := cmp.Diff(wantAccounts, accounts); diff != "" {
+			t.Errorf("order %d: accounts (-want +got):\n%s", len(order), diff)
+		}
+	}
+}
+
+// duckRows runs q (one column) on the DuckDB file at path.
+func duckRows(t *testing.T, path, q string, out *[]string) {
+	t.Helper()
+	d, err := duckdb.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	rows, err := d.QueryStrings(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*out = nil
+	for _, r := range rows {
+		*out = append(*out, r[0])
+	}
+}
