@@ -236,3 +236,94 @@ func duckRows(t *testing.T, path, q string, out *[]string) {
 		*out = append(*out, r[0])
 	}
 }
+
+// TestRemoveOneAccount syncs A and B into one warehouse and removes A:
+// every table then equals B synced alone, A has no state and no row left
+// (anomalies included), and B's state is as it was. Without a terminal,
+// remove asks for --yes and deletes nothing.
+func TestRemoveOneAccount(t *testing.T) {
+	a, b := newFleet(t, 1), newFleet(t, 2)
+	dir := t.TempDir()
+	bAlone := filepath.Join(dir, "b.duckdb")
+	mustRun(t, dir, nil, "sync", "--config", b.cfg, "--path", bAlone)
+	db := filepath.Join(dir, "both.duckdb")
+	mustRun(t, dir, nil, "sync", "--config", a.cfg, "--path", db)
+	mustRun(t, dir, nil, "sync", "--config", b.cfg, "--path", db)
+	statesOf := func(sid string) map[string]string {
+		t.Helper()
+		d, err := duckdb.Open(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		st, err := d.States(context.Background(), sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for k, v := range st {
+			out[k] = string(v)
+		}
+		return out
+	}
+	mainA := a.emu.MainAccountSID()
+	var fleetA []string
+	for _, acc := range a.emu.Accounts() {
+		fleetA = append(fleetA, "'"+acc.SID+"'")
+	}
+	inA := "(" + strings.Join(fleetA, ", ") + ")"
+	var costA []string
+	duckRows(t, db, "SELECT COUNT(*) FROM twilio_cost_daily WHERE account_sid IN "+inA, &costA)
+	if costA[0] == "0" {
+		t.Fatal("A has no cost rows before remove")
+	}
+	statesB := statesOf(b.emu.MainAccountSID())
+	if len(statesOf(mainA)) == 0 || len(statesB) == 0 {
+		t.Fatal("no states before remove")
+	}
+	before := tableContents(t, db)
+
+	r := runIn(t, dir, nil, "remove", "--account", mainA, "--path", db)
+	if r.code == 0 || !strings.Contains(string(r.stderr), "--yes") {
+		t.Errorf("remove without a terminal or --yes: exit %d, stderr %s", r.code, r.stderr)
+	}
+	if diff := cmp.Diff(before, tableContents(t, db)); diff != "" {
+		t.Fatalf("a refused remove changed the warehouse:\n%s", diff)
+	}
+	sub := a.emu.Accounts()[1].SID
+	if r := runIn(t, dir, nil, "remove", "--account", sub, "--path", db, "--yes"); r.code == 0 || !strings.Contains(string(r.stderr), "subaccount of "+mainA) {
+		t.Errorf("remove of a subaccount: exit %d, stderr %s", r.code, r.stderr)
+	}
+
+	r = mustRun(t, dir, nil, "remove", "--account", mainA, "--path", db, "--yes")
+	for _, want := range []string{mainA, "twilio_usage_daily", "twilio_accounts", "removed " + mainA} {
+		if !strings.Contains(string(r.stdout), want) {
+			t.Errorf("remove's output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if diff := cmp.Diff(tableChecksums(t, bAlone), tableChecksums(t, db)); diff != "" {
+		t.Errorf("after removing A, the warehouse differs from B alone (-B alone +got):\n%s", diff)
+	}
+	for _, table := range []string{"twilio_cost_anomalies", "twilio_accounts", "twilio_sims", "twilio_sim_usage_daily", "twilio_reconciliation"} {
+		var n []string
+		duckRows(t, db, "SELECT COUNT(*) FROM "+table+" WHERE account_sid IN "+inA, &n)
+		if n[0] != "0" {
+			t.Errorf("%s holds %s rows of A after remove", table, n[0])
+		}
+	}
+	if got := statesOf(mainA); len(got) != 0 {
+		t.Errorf("A's states after remove: %v", got)
+	}
+	if diff := cmp.Diff(statesB, statesOf(b.emu.MainAccountSID())); diff != "" {
+		t.Errorf("B's states changed (-before +after):\n%s", diff)
+	}
+	if r := runIn(t, dir, nil, "remove", "--account", mainA, "--path", db, "--yes"); r.code != 1 || !strings.Contains(string(r.stderr), "has no data") {
+		t.Errorf("second remove: exit %d, stderr %s", r.code, r.stderr)
+	}
+	// A synced again reads from start_date: the warehouse holds both
+	// fleets whole again.
+	mustRun(t, dir, nil, "sync", "--config", a.cfg, "--path", db)
+	aAlone := filepath.Join(dir, "a.duckdb")
+	mustRun(t, dir, nil, "sync", "--config", a.cfg, "--path", aAlone)
+	wholeFleets(t, "A removed, then synced again", db, [2]map[string]string{tableChecksums(t, aAlone), tableChecksums(t, bAlone)})
+}

@@ -87,6 +87,10 @@ type Batch struct {
 	Account string
 	// Deletes are applied with the deletes of Replace, before the inserts.
 	Deletes []Delete
+	// ForgetStates deletes the stored stream states of these main
+	// accounts, and the unscoped ones (which they would adopt), before
+	// States are stored: removing an account's data removes its cursors.
+	ForgetStates []string
 	// Updates are applied after the inserts, in order.
 	Updates []Update
 	// Meta holds, per key, a value to store in MetaTable with the rows.

@@ -43,7 +43,7 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) error {
 		}
 	}
 	slices.Sort(names)
-	if len(names) == 0 && len(b.Replace) == 0 && len(b.Deletes) == 0 && len(b.States) == 0 && len(b.Updates) == 0 && len(b.Meta) == 0 {
+	if len(names) == 0 && len(b.Replace) == 0 && len(b.Deletes) == 0 && len(b.ForgetStates) == 0 && len(b.States) == 0 && len(b.Updates) == 0 && len(b.Meta) == 0 {
 		return nil
 	}
 
@@ -87,7 +87,7 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) error {
 	for _, del := range b.Deletes {
 		fmt.Fprintf(h, "delete %q\n", []string{del.Table, del.Column, del.Value})
 	}
-	fmt.Fprintf(h, "account %q\n", b.Account)
+	fmt.Fprintf(h, "account %q forget %q\n", b.Account, b.ForgetStates)
 	streams := sortedKeys(b.States)
 	for _, s := range streams {
 		fmt.Fprintf(h, "state %q %d\n", s, len(b.States[s]))
@@ -261,6 +261,14 @@ func (d *Destination) script(b warehouse.Batch, stages []*staged, streams []stri
 			quoteIdent(metaKeyCol), quoteIdent(metaValueCol), quoteIdent(stateUpdatedCol), strings.Join(values, ", "))
 	}
 
+	if len(b.ForgetStates) > 0 {
+		forget := make([]string, len(b.ForgetStates))
+		for i, acct := range b.ForgetStates {
+			forget[i] = p.add("f", paramKey{kind: "forget", value: acct}, acct)
+		}
+		fmt.Fprintf(&sb, "DELETE FROM %s WHERE %s IS NULL OR %s IN (%s);\n", d.tableRef(warehouse.StateTable),
+			quoteIdent(stateAccountCol), quoteIdent(stateAccountCol), strings.Join(forget, ", "))
+	}
 	if len(streams) > 0 {
 		state := d.tableRef(warehouse.StateTable)
 		// The account's rows, and the legacy (unscoped) rows it adopts.

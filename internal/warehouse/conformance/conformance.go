@@ -725,6 +725,26 @@ func runAccounts(t *testing.T, newDest func(t *testing.T) Destination, skip []Sk
 		}
 	})
 
+	run("ForgetStatesRemovesOneAccountsStates", func(t *testing.T) {
+		d := setup(t, newDest)
+		commit(t, d, warehouse.Batch{States: map[string]json.RawMessage{"accounts": json.RawMessage(`{"v":"legacy"}`)}})
+		commit(t, d, warehouse.Batch{Account: acA, States: map[string]json.RawMessage{"usage_records": json.RawMessage(`{"v":"a"}`)}})
+		commit(t, d, warehouse.Batch{Account: acB, States: map[string]json.RawMessage{"usage_records": json.RawMessage(`{"v":"b"}`)}})
+		commit(t, d, warehouse.Batch{
+			ForgetStates: []string{acA},
+			Deletes:      []warehouse.Delete{{Table: accountsTable, Column: "account_sid", Value: acA}},
+		})
+		for acct, want := range map[string]map[string]string{
+			acA: {},
+			acB: {"usage_records": `{"v":"b"}`},
+			"":  {},
+		} {
+			if diff := cmp.Diff(want, statesOf(t, d, acct)); diff != "" {
+				t.Errorf("states of %q after forgetting A's (-want +got):\n%s", acct, diff)
+			}
+		}
+	})
+
 	run("SetupAddsTheColumnsATableGained", func(t *testing.T) {
 		d := newDest(t)
 		ctx := context.Background()

@@ -507,6 +507,11 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) (err error)
 			return fmt.Errorf("commit to duckdb: meta %s: %w", key, err)
 		}
 	}
+	for _, acct := range b.ForgetStates {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+ident(warehouse.StateTable)+" WHERE account_sid IS NULL OR account_sid = ?", acct); err != nil {
+			return fmt.Errorf("commit to duckdb: forget the states of %s: %w", acct, err)
+		}
+	}
 	var account any // NULL: unscoped
 	if b.Account != "" {
 		account = b.Account
