@@ -2,9 +2,12 @@ package integration_tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/big"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -326,4 +329,124 @@ func TestRemoveOneAccount(t *testing.T) {
 	aAlone := filepath.Join(dir, "a.duckdb")
 	mustRun(t, dir, nil, "sync", "--config", a.cfg, "--path", aAlone)
 	wholeFleets(t, "A removed, then synced again", db, [2]map[string]string{tableChecksums(t, aAlone), tableChecksums(t, bAlone)})
+}
+
+// TestMultiConfigSyncEqualsSequentialSyncs syncs three main accounts in
+// one run (repeated --config, then a folder of configs): the warehouse
+// equals syncing them one after the other, states included. A run with
+// an account whose credentials Twilio refuses and one whose base_url
+// nothing answers loads the good account, exits non-zero and names both.
+func TestMultiConfigSyncEqualsSequentialSyncs(t *testing.T) {
+	fleets := []fleet{newFleet(t, 1), newFleet(t, 2), newFleet(t, 3)}
+	dir := t.TempDir()
+	seq := filepath.Join(dir, "seq.duckdb")
+	var args []string
+	configs := filepath.Join(dir, "configs")
+	for i, f := range fleets {
+		mustRun(t, dir, nil, "sync", "--config", f.cfg, "--path", seq)
+		args = append(args, "--config", f.cfg)
+		b, err := os.ReadFile(f.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(configs, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeFileErr(filepath.Join(configs, fmt.Sprintf("account%d.json", i)), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := tableChecksums(t, seq)
+	wantStates := allStates(t, seq)
+
+	multi := filepath.Join(dir, "multi.duckdb")
+	r := mustRun(t, dir, nil, append([]string{"sync", "--path", multi, "--max-requests", "5"}, args...)...)
+	for _, f := range fleets {
+		if !strings.Contains(string(r.stderr), f.emu.MainAccountSID()+" ok") {
+			t.Errorf("the summary lacks %s ok:\n%s", f.emu.MainAccountSID(), r.stderr)
+		}
+	}
+	if diff := cmp.Diff(want, tableChecksums(t, multi)); diff != "" {
+		t.Errorf("one multi-config sync differs from sequential syncs (-sequential +multi):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantStates, allStates(t, multi)); diff != "" {
+		t.Errorf("states differ (-sequential +multi):\n%s", diff)
+	}
+
+	folder := filepath.Join(dir, "folder.duckdb")
+	mustRun(t, dir, nil, "sync", "--path", folder, "--config", configs)
+	if diff := cmp.Diff(want, tableChecksums(t, folder)); diff != "" {
+		t.Errorf("a folder of configs differs from sequential syncs (-sequential +folder):\n%s", diff)
+	}
+
+	// Failing accounts do not stop the good one.
+	bad, down := newFleet(t, 4), newFleet(t, 5)
+	badCfg := editConfig(t, bad.cfg, func(c map[string]any) { c["auth_token"] = "0123456789abcdef0123456789abcdef" })
+	downCfg := editConfig(t, down.cfg, func(c map[string]any) { c["base_url"] = "http://127.0.0.1:1" })
+	mixed := filepath.Join(dir, "mixed.duckdb")
+	r = runIn(t, dir, nil, "sync", "--path", mixed, "--config", badCfg, "--config", fleets[0].cfg, "--config", downCfg)
+	if r.code == 0 {
+		t.Fatalf("a run with failing accounts exited 0:\n%s", r.stderr)
+	}
+	last := string(r.stderr)
+	if i := strings.LastIndex(strings.TrimSpace(last), "\n"); i >= 0 {
+		last = last[i:]
+	}
+	for _, want := range []string{"2 of 3 accounts failed", bad.emu.MainAccountSID(), down.emu.MainAccountSID()} {
+		if !strings.Contains(last, want) {
+			t.Errorf("the error lacks %q: %s", want, last)
+		}
+	}
+	if strings.Contains(last, fleets[0].emu.MainAccountSID()) {
+		t.Errorf("the error names the account that succeeded: %s", last)
+	}
+	aAlone := filepath.Join(dir, "a.duckdb")
+	mustRun(t, dir, nil, "sync", "--config", fleets[0].cfg, "--path", aAlone)
+	if diff := cmp.Diff(tableChecksums(t, aAlone), tableChecksums(t, mixed)); diff != "" {
+		t.Errorf("the good account of a mixed run differs from it alone (-alone +mixed):\n%s", diff)
+	}
+	checkNoSecrets(t, []string{"0123456789abcdef0123456789abcdef", fleets[0].emu.AuthToken()}, r.stdout, r.stderr)
+}
+
+// editConfig writes a copy of the config at path, changed by edit.
+func editConfig(t *testing.T, path string, edit func(map[string]any)) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	edit(c)
+	return writeJSON(t, "edited.json", c)
+}
+
+// allStates returns every stored state of the DuckDB file at path, by
+// main account and stream, with the cursors' order normalized.
+func allStates(t *testing.T, path string) []string {
+	t.Helper()
+	var rows []string
+	duckRows(t, path, `SELECT COALESCE(account_sid, '-') || ' ' || stream || ' ' || state FROM _twilio_elt_state ORDER BY 1`, &rows)
+	for i, r := range rows {
+		// Partitions are checkpointed in the order their reads end.
+		fields := strings.SplitN(r, " ", 3)
+		var st any
+		if err := json.Unmarshal([]byte(fields[2]), &st); err != nil {
+			t.Fatal(err)
+		}
+		if m, ok := st.(map[string]any); ok {
+			if list, ok := m["states"].([]any); ok {
+				slices.SortFunc(list, func(a, b any) int {
+					ja, _ := json.Marshal(a)
+					jb, _ := json.Marshal(b)
+					return strings.Compare(string(ja), string(jb))
+				})
+			}
+		}
+		b, _ := json.Marshal(st)
+		rows[i] = fields[0] + " " + fields[1] + " " + string(b)
+	}
+	return rows
 }

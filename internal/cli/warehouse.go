@@ -299,8 +299,11 @@ func totalRows(s pipeline.Stats) int64 {
 // runSync: twilio-elt sync.
 func runSync(ctx context.Context, args []string, sys IO) int {
 	fs := newFlagSet("sync")
-	configPath := fs.String("config", "", "connector config `file` (JSON), as `twilio-elt connect` writes it")
+	var configs configFlag
+	fs.Var(&configs, "config", "connector config `file` (JSON), as `twilio-elt connect` writes it; repeat it, or name a folder of *.json configs, to sync several main accounts at once")
 	df := addDestFlags(fs, "twilio.duckdb", true)
+	maxRequests := fs.Int("max-requests", 64, "several configs: Twilio requests in flight at most over all accounts (each also keeps its own max_concurrency)")
+	parallel := fs.Int("parallel", 0, "several configs: accounts synced at a time (0: all)")
 	debug := fs.Bool("debug", false, "log DEBUG messages")
 	if code, done := parseFlags(fs, args, sys, 0); done {
 		return code
@@ -309,19 +312,29 @@ func runSync(ctx context.Context, args []string, sys IO) int {
 		fmt.Fprintf(sys.Stderr, "twilio-elt sync: %s\n", oneLine(err))
 		return 1
 	}
-	if *configPath == "" {
+	if len(configs) == 0 {
 		return fail(errors.New("--config is required (twilio-elt connect writes one)"))
 	}
-	b, err := os.ReadFile(*configPath)
-	if err != nil {
-		return fail(fmt.Errorf("cannot read config file: %w", err))
+	if *maxRequests < 1 || *parallel < 0 {
+		usageError(sys.Stderr, "sync", "--max-requests must be at least 1, and --parallel at least 0")
+		return 2
 	}
-	cfg, err := spec.Load(b, sys.Now())
+	jobs, err := loadJobs(configs, sys.Now())
 	if err != nil {
-		return fail(fmt.Errorf("config file %s is invalid: %w", *configPath, err))
+		return fail(err)
 	}
-	log := newStderrLogger(protocol.NewRedactor(cfg.Secrets()...).Writer(sys.Stderr), *debug)
-	if _, err := syncInto(ctx, cfg, df, sys, log); err != nil {
+	var secrets []string
+	for _, j := range jobs {
+		secrets = append(secrets, j.cfg.Secrets()...)
+	}
+	log := newStderrLogger(protocol.NewRedactor(secrets...).Writer(sys.Stderr), *debug)
+	if len(configs) == 1 && len(jobs) == 1 && jobs[0].path == configs[0] {
+		if _, err := syncInto(ctx, jobs[0].cfg, df, sys, log); err != nil {
+			return fail(err)
+		}
+		return 0
+	}
+	if err := syncMany(ctx, jobs, df, sys, log, *maxRequests, *parallel); err != nil {
 		return fail(err)
 	}
 	return 0

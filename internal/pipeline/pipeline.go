@@ -70,6 +70,9 @@ type Options struct {
 	// table is then replaced whole), so loading several connections into
 	// one warehouse needs the accounts stream or MainAccountSID.
 	MainAccountSID string
+	// Prepared: Prepare has readied the destination; the run does not
+	// again.
+	Prepared bool
 	// Parents holds parents of accounts that other connections of the
 	// same run listed (a multi-account sync): with the warehouse's, they
 	// bill a subaccount read through its own connection to its parent.

@@ -26,6 +26,7 @@ type transport struct {
 	next           http.RoundTripper
 	origin         *url.URL // nil: requests go where twilio-go sends them
 	slots          chan struct{}
+	shared         *Limit      // nil: none
 	bodies         chan []byte // response buffers to reuse, up to one per slot
 	attemptTimeout time.Duration
 
@@ -66,6 +67,10 @@ func (t *transport) attempt(ctx context.Context, req *http.Request) (*http.Respo
 		return nil, ctx.Err()
 	}
 	defer t.releaseSlot()
+	if err := t.shared.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer t.shared.release()
 	t.requests.Add(1)
 	t.inFlight.Add(1)
 	defer t.inFlight.Add(-1)
