@@ -1,15 +1,18 @@
 package integration_tests
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -449,4 +452,56 @@ func allStates(t *testing.T, path string) []string {
 		rows[i] = fields[0] + " " + fields[1] + " " + string(b)
 	}
 	return rows
+}
+
+// TestTwoProcessesSyncIntoOneDuckDBFile starts a sync of A and, while it
+// holds the DuckDB file, a sync of B into the same file: B says it waits
+// for the other process, then syncs, and the file holds both fleets
+// whole. A third process with a short --lock-wait gives up clearly and
+// leaves the file alone.
+func TestTwoProcessesSyncIntoOneDuckDBFile(t *testing.T) {
+	a, b := newFleet(t, 1), newFleet(t, 2)
+	dir := t.TempDir()
+	var alone [2]map[string]string
+	for i, f := range []fleet{a, b} {
+		db := filepath.Join(dir, fmt.Sprintf("alone%d.duckdb", i))
+		mustRun(t, dir, nil, "sync", "--config", f.cfg, "--path", db)
+		alone[i] = tableChecksums(t, db)
+	}
+	db := filepath.Join(dir, "shared.duckdb")
+	// A's sync lasts seconds: every answer of its emulator takes 300 ms.
+	a.emu.SetLatency(300 * time.Millisecond)
+	first := exec.Command(binary, "sync", "--config", a.cfg, "--path", db)
+	var firstErr bytes.Buffer
+	first.Stderr = &firstErr
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// The file exists once A verified its credentials and opened it.
+		if _, err := os.Stat(db); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("A's sync never created the file")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	quick := runIn(t, dir, nil, "sync", "--config", b.cfg, "--path", db, "--lock-wait", "200ms")
+	if quick.code == 0 || !strings.Contains(string(quick.stderr), "gave up after waiting 200ms for another process") {
+		t.Errorf("a sync with --lock-wait 200ms: exit %d, stderr %s", quick.code, quick.stderr)
+	}
+	second := runIn(t, dir, nil, "sync", "--config", b.cfg, "--path", db)
+	if err := first.Wait(); err != nil {
+		t.Fatalf("A's sync: %v\n%s", err, firstErr.Bytes())
+	}
+	if second.code != 0 {
+		t.Fatalf("B's sync: exit %d\n%s", second.code, second.stderr)
+	}
+	if !strings.Contains(string(second.stderr), "is in use by another process") {
+		t.Errorf("B's sync did not say it waited:\n%s", second.stderr)
+	}
+	a.emu.SetLatency(0)
+	wholeFleets(t, "A and B at once", db, alone)
 }

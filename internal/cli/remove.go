@@ -41,7 +41,7 @@ func runRemove(ctx context.Context, args []string, sys IO) int {
 			return fail(fmt.Errorf("no DuckDB warehouse at %s: %w", *df.path, err))
 		}
 	}
-	od, err := df.open(ctx)
+	od, err := df.open(ctx, sys.Stderr)
 	if err != nil {
 		return fail(err)
 	}

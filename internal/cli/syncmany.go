@@ -143,9 +143,9 @@ func syncMany(ctx context.Context, jobs []syncJob, df destFlags, sys IO, log *sl
 
 	runID := raw.RunID(sys.Now())
 	fresh := df.fresh(runID)
-	od, err := df.open(ctx)
+	od, err := df.open(ctx, sys.Stderr)
 	if err != nil {
-		fresh.undo(log)
+		fresh.undoUnlessLocked(err, log)
 		return err
 	}
 	defer od.close()

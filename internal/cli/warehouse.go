@@ -33,6 +33,9 @@ type destFlags struct {
 	staging                              *string
 	keepZero                             *bool
 	raw                                  *bool
+	// lockWait is how long to wait for another process to close the
+	// DuckDB file.
+	lockWait *time.Duration
 }
 
 // addDestFlags adds the flags that choose a warehouse to fs; loading adds
@@ -48,6 +51,7 @@ func addDestFlags(fs *flag.FlagSet, defaultPath string, loading bool) destFlags 
 		staging:  new(string),
 		keepZero: new(bool),
 		raw:      new(bool),
+		lockWait: fs.Duration("lock-wait", 10*time.Minute, "DuckDB: how long to wait for another process (another sync) to close the file before giving up"),
 	}
 	if loading {
 		f.staging = fs.String("staging", "parquet", "BigQuery staging file format: parquet, or ndjson (the goccy emulator loads no Parquet)")
@@ -63,6 +67,7 @@ func duckdbFlags(fs *flag.FlagSet, defaultPath string) destFlags {
 		kind: ptr("duckdb"), path: fs.String("path", defaultPath, "DuckDB database `file`"),
 		project: new(string), dataset: new(string), location: new(string), endpoint: new(string),
 		staging: new(string), keepZero: new(bool), raw: ptr(true),
+		lockWait: ptr(time.Duration(0)),
 	}
 }
 
@@ -84,13 +89,18 @@ type destination interface {
 	QueryStrings(ctx context.Context, query string) ([][]string, error)
 }
 
-func (f destFlags) open(ctx context.Context) (*openedDest, error) {
+// open opens the warehouse of f. A DuckDB file another process has open
+// (DuckDB lets one process at a time write a file) is waited for, up to
+// --lock-wait, saying so on stderr.
+func (f destFlags) open(ctx context.Context, stderr io.Writer) (*openedDest, error) {
 	switch *f.kind {
 	case "duckdb":
 		if *f.path == "" {
 			return nil, errors.New("--path is required for --destination duckdb")
 		}
-		d, err := duckdb.Open(ctx, *f.path)
+		d, err := duckdb.OpenWait(ctx, *f.path, *f.lockWait, func(holder string) {
+			fmt.Fprintf(stderr, "twilio-elt: %s is in use by another process (%s): waiting up to %s for it to finish (--lock-wait)\n", *f.path, holder, *f.lockWait)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -158,9 +168,9 @@ func runLoad(ctx context.Context, args []string, sys IO) int {
 	}
 	runID := raw.RunID(sys.Now())
 	fresh := df.fresh(runID)
-	od, err := df.open(ctx)
+	od, err := df.open(ctx, sys.Stderr)
 	if err != nil {
-		fresh.undo(log)
+		fresh.undoUnlessLocked(err, log)
 		return fail(err)
 	}
 	defer od.close()
@@ -251,6 +261,15 @@ func outermostMissing(path string) string {
 		if filepath.Dir(d) == d {
 			return top
 		}
+	}
+}
+
+// undoUnlessLocked is undo after the warehouse failed to open with err,
+// unless another process holds the DuckDB file: then the file is that
+// process's, created after this run looked.
+func (c created) undoUnlessLocked(err error, log *slog.Logger) {
+	if !duckdb.IsLocked(err) {
+		c.undo(log)
 	}
 }
 
@@ -364,9 +383,9 @@ func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *s
 
 	runID := raw.RunID(sys.Now())
 	fresh := df.fresh(runID)
-	od, err := df.open(ctx)
+	od, err := df.open(ctx, sys.Stderr)
 	if err != nil {
-		fresh.undo(log)
+		fresh.undoUnlessLocked(err, log)
 		return syncResult{}, err
 	}
 	defer od.close()
@@ -448,7 +467,7 @@ func runVerify(ctx context.Context, args []string, sys IO) int {
 			return fail(fmt.Errorf("no DuckDB warehouse at %s: %w", *df.path, err))
 		}
 	}
-	od, err := df.open(ctx)
+	od, err := df.open(ctx, sys.Stderr)
 	if err != nil {
 		return fail(err)
 	}
@@ -483,7 +502,7 @@ func runRebuildCosts(ctx context.Context, args []string, sys IO) int {
 			return fail(fmt.Errorf("no DuckDB warehouse at %s: %w", *df.path, err))
 		}
 	}
-	od, err := df.open(ctx)
+	od, err := df.open(ctx, sys.Stderr)
 	if err != nil {
 		return fail(err)
 	}
