@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -427,31 +428,47 @@ func editConfig(t *testing.T, path string, edit func(map[string]any)) string {
 }
 
 // allStates returns every stored state of the DuckDB file at path, by
-// main account and stream, with the cursors' order normalized.
+// main account and stream, normalized (normalState).
 func allStates(t *testing.T, path string) []string {
 	t.Helper()
 	var rows []string
 	duckRows(t, path, `SELECT COALESCE(account_sid, '-') || ' ' || stream || ' ' || state FROM _twilio_elt_state ORDER BY 1`, &rows)
 	for i, r := range rows {
-		// Partitions are checkpointed in the order their reads end.
 		fields := strings.SplitN(r, " ", 3)
-		var st any
-		if err := json.Unmarshal([]byte(fields[2]), &st); err != nil {
-			t.Fatal(err)
-		}
-		if m, ok := st.(map[string]any); ok {
-			if list, ok := m["states"].([]any); ok {
-				slices.SortFunc(list, func(a, b any) int {
-					ja, _ := json.Marshal(a)
-					jb, _ := json.Marshal(b)
-					return strings.Compare(string(ja), string(jb))
-				})
-			}
-		}
-		b, _ := json.Marshal(st)
-		rows[i] = fields[0] + " " + fields[1] + " " + string(b)
+		rows[i] = fields[0] + " " + fields[1] + " " + normalState(t, fields[2])
 	}
 	return rows
+}
+
+// normalStates is normalState of each state.
+func normalStates(t *testing.T, states map[string]json.RawMessage) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for k, v := range states {
+		out[k] = normalState(t, string(v))
+	}
+	return out
+}
+
+// normalState returns a state with its partitions sorted: they are
+// checkpointed in the order their reads end.
+func normalState(t *testing.T, state string) string {
+	t.Helper()
+	var st any
+	if err := json.Unmarshal([]byte(state), &st); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := st.(map[string]any); ok {
+		if list, ok := m["states"].([]any); ok {
+			slices.SortFunc(list, func(a, b any) int {
+				ja, _ := json.Marshal(a)
+				jb, _ := json.Marshal(b)
+				return strings.Compare(string(ja), string(jb))
+			})
+		}
+	}
+	b, _ := json.Marshal(st)
+	return string(b)
 }
 
 // TestTwoProcessesSyncIntoOneDuckDBFile starts a sync of A and, while it
@@ -504,4 +521,69 @@ func TestTwoProcessesSyncIntoOneDuckDBFile(t *testing.T) {
 	}
 	a.emu.SetLatency(0)
 	wholeFleets(t, "A and B at once", db, alone)
+}
+
+// TestVerifyAndDemoPerBillingAccount: verify sums its check per billing
+// account and, with --account, checks one; the demo run twice with two
+// seeds into one file lists the spend of both billing accounts, which add
+// up to the total.
+func TestVerifyAndDemoPerBillingAccount(t *testing.T) {
+	a, b := newFleet(t, 1), newFleet(t, 2)
+	dir := t.TempDir()
+	aAlone := filepath.Join(dir, "a.duckdb")
+	mustRun(t, dir, nil, "sync", "--config", a.cfg, "--path", aAlone)
+	db := filepath.Join(dir, "both.duckdb")
+	mustRun(t, dir, nil, "sync", "--config", a.cfg, "--config", b.cfg, "--path", db)
+	mainA, mainB := a.emu.MainAccountSID(), b.emu.MainAccountSID()
+
+	days := func(out []byte) string {
+		t.Helper()
+		m := regexp.MustCompile(`Reconciliation of (\d+) account-days`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("no account-day count in:\n%s", out)
+		}
+		return string(m[1])
+	}
+	all := mustRun(t, dir, nil, "verify", "--path", db)
+	for _, sid := range []string{mainA, mainB} {
+		if !regexp.MustCompile(`(?m)^    ` + sid + ` .* account-days  ok `).Match(all.stdout) {
+			t.Errorf("verify lacks an ok line of billing account %s:\n%s", sid, all.stdout)
+		}
+	}
+	one := mustRun(t, dir, nil, "verify", "--path", db, "--account", mainA)
+	alone := mustRun(t, dir, nil, "verify", "--path", aAlone)
+	if got, want := days(one.stdout), days(alone.stdout); got != want {
+		t.Errorf("verify --account A checked %s account-days, A alone has %s", got, want)
+	}
+	if bytes.Contains(one.stdout, []byte(mainB)) || !bytes.Contains(one.stdout, []byte("of billing account "+mainA)) {
+		t.Errorf("verify --account A:\n%s", one.stdout)
+	}
+	if days(all.stdout) == days(one.stdout) {
+		t.Errorf("verify of both accounts checked as many account-days as of A alone: %s", days(all.stdout))
+	}
+	for _, bad := range []string{a.emu.Accounts()[1].SID, "AC" + strings.Repeat("0", 32), "nope"} {
+		if r := runIn(t, dir, nil, "verify", "--path", db, "--account", bad); r.code != 1 {
+			t.Errorf("verify --account %s: exit %d, stderr %s", bad, r.code, r.stderr)
+		}
+	}
+
+	demo := filepath.Join(dir, "demo.duckdb")
+	mustRun(t, dir, nil, "demo", "--path", demo, "--seed", "1")
+	r := mustRun(t, dir, nil, "demo", "--path", demo, "--seed", "2")
+	out := string(r.stdout)
+	i := strings.Index(out, "By billing account")
+	if i < 0 {
+		t.Fatalf("the demo summary of two main accounts has no billing accounts:\n%s", out)
+	}
+	section := strings.SplitN(out[i:], "\n\n", 2)[0]
+	total := regexp.MustCompile(`(?m)^Total: (.*)$`).FindStringSubmatch(out)
+	if total == nil || !strings.HasSuffix(section, total[1]) {
+		t.Errorf("the billing accounts do not end with the total %v:\n%s", total, section)
+	}
+	for _, seed := range []int64{1, 2} {
+		sid := twiliotest.New(twiliotest.Options{Seed: seed}).MainAccountSID()
+		if !strings.Contains(section, "\n  "+sid+" ") {
+			t.Errorf("billing account %s (seed %d) is not in the section:\n%s", sid, seed, section)
+		}
+	}
 }

@@ -109,7 +109,7 @@ func commands() []command {
 			example: "twilio-elt remove --account AC0123456789abcdef0123456789abcdef --path twilio.duckdb"},
 		{name: "verify", group: groupWarehouse, run: runVerify,
 			summary: "Check that the loaded cost adds up to Twilio's totalprice, account by account, day by day.",
-			usage:   "[--path FILE | --destination bigquery --project P --dataset D] [--from YYYY-MM-DD] [--to YYYY-MM-DD]",
+			usage:   "[--path FILE | --destination bigquery --project P --dataset D] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--account AC…]",
 			example: "twilio-elt verify --path twilio.duckdb --from 2026-01-01 --to 2026-01-31"},
 		{name: "spec", group: groupAirbyte, run: airbyteCommand("spec"),
 			summary: "Print the connector's configuration schema as an Airbyte SPEC message.",

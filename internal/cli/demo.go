@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/big"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -138,6 +139,14 @@ func printSummary(w io.Writer, s duckdb.Summary, path string, rows int64, skippe
 		s.From.Format(time.DateOnly), s.To.Format(time.DateOnly), path, rows)
 	for _, t := range s.Total {
 		fmt.Fprintf(w, "Total: %s\n", money(cents(t.Amount), t.Currency))
+	}
+	if len(s.ByBilling) > 1 {
+		fmt.Fprintln(w, "\nBy billing account (a main account and its subaccounts, totalprice):")
+		named := slices.Clone(s.ByBilling)
+		for i := range named {
+			named[i].Name = named[i].SID + " " + named[i].Name
+		}
+		spendLines(w, named, s.Total)
 	}
 	fmt.Fprintln(w, "\nBy service (twilio_cost_daily: nothing counts twice, and it adds up to the total):")
 	spendLines(w, s.ByService, s.Total)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
@@ -92,6 +93,31 @@ func loadJobs(paths []string, now time.Time) ([]syncJob, error) {
 		jobs = append(jobs, syncJob{path: f, cfg: cfg})
 	}
 	return jobs, errors.Join(errs...)
+}
+
+// shard is --shard i/n: the configs whose account hashes to i of n.
+type shard struct{ index, count int }
+
+// parseShard parses "i/n", 0 ≤ i < n; "" is every config.
+func parseShard(v string) (shard, error) {
+	if v == "" {
+		return shard{0, 1}, nil
+	}
+	var s shard
+	var rest string
+	if n, _ := fmt.Sscanf(v, "%d/%d%s", &s.index, &s.count, &rest); n != 2 || s.count < 1 || s.index < 0 || s.index >= s.count {
+		return shard{}, fmt.Errorf("--shard %q: want i/n with 0 <= i < n, such as 0/2 and 1/2", v)
+	}
+	return s, nil
+}
+
+// has reports whether account sid is in s: FNV-1a (64 bits) of the SID,
+// lower-cased, modulo n. It depends on the SID alone, so every worker
+// given the same configs splits them the same way, whatever their order.
+func (s shard) has(sid string) bool {
+	h := fnv.New64a()
+	h.Write([]byte(strings.ToLower(sid)))
+	return h.Sum64()%uint64(s.count) == uint64(s.index)
 }
 
 // accountRun is one account's part of a multi-account sync.

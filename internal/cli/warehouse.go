@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -323,6 +324,7 @@ func runSync(ctx context.Context, args []string, sys IO) int {
 	df := addDestFlags(fs, "twilio.duckdb", true)
 	maxRequests := fs.Int("max-requests", 64, "several configs: Twilio requests in flight at most over all accounts (each also keeps its own max_concurrency)")
 	parallel := fs.Int("parallel", 0, "several configs: accounts synced at a time (0: all)")
+	shardFlag := fs.String("shard", "", "sync only the configs of shard `i/n` (0 <= i < n), chosen by a stable hash of the account SID: n workers given the same configs split them")
 	debug := fs.Bool("debug", false, "log DEBUG messages")
 	if code, done := parseFlags(fs, args, sys, 0); done {
 		return code
@@ -338,16 +340,29 @@ func runSync(ctx context.Context, args []string, sys IO) int {
 		usageError(sys.Stderr, "sync", "--max-requests must be at least 1, and --parallel at least 0")
 		return 2
 	}
+	sh, err := parseShard(*shardFlag)
+	if err != nil {
+		usageError(sys.Stderr, "sync", err.Error())
+		return 2
+	}
 	jobs, err := loadJobs(configs, sys.Now())
 	if err != nil {
 		return fail(err)
+	}
+	all := len(jobs)
+	jobs = slices.DeleteFunc(jobs, func(j syncJob) bool { return !sh.has(j.cfg.AccountSID) })
+	if *shardFlag != "" {
+		fmt.Fprintf(sys.Stderr, "twilio-elt sync: shard %s: %d of %d accounts\n", *shardFlag, len(jobs), all)
+		if len(jobs) == 0 {
+			return 0
+		}
 	}
 	var secrets []string
 	for _, j := range jobs {
 		secrets = append(secrets, j.cfg.Secrets()...)
 	}
 	log := newStderrLogger(protocol.NewRedactor(secrets...).Writer(sys.Stderr), *debug)
-	if len(configs) == 1 && len(jobs) == 1 && jobs[0].path == configs[0] {
+	if len(configs) == 1 && all == 1 && jobs[0].path == configs[0] {
 		if _, err := syncInto(ctx, jobs[0].cfg, df, sys, log); err != nil {
 			return fail(err)
 		}
@@ -443,6 +458,7 @@ func runVerify(ctx context.Context, args []string, sys IO) int {
 	df := addDestFlags(fs, "twilio.duckdb", false)
 	from := fs.String("from", "", "first day to check, `YYYY-MM-DD` (default: the first loaded)")
 	to := fs.String("to", "", "last day to check, `YYYY-MM-DD` (default: the last loaded)")
+	account := fs.String("account", "", "check only the billing (main) account `SID` AC…, its subaccounts included (default: every account, summed per billing account)")
 	if code, done := parseFlags(fs, args, sys, 0); done {
 		return code
 	}
@@ -472,9 +488,12 @@ func runVerify(ctx context.Context, args []string, sys IO) int {
 		return fail(err)
 	}
 	defer od.close()
-	r, err := costmodel.Verify(ctx, od.query, days[0], days[1])
+	r, err := costmodel.VerifyAccount(ctx, od.query, days[0], days[1], *account)
 	if err != nil {
 		return fail(err)
+	}
+	if *account != "" && r.Days == 0 {
+		return fail(fmt.Errorf("no account-day is billed to %s in these days: is it loaded, and a main account (a subaccount's cost is its main account's)?", *account))
 	}
 	if err := r.Write(sys.Stdout); err != nil {
 		return fail(err)

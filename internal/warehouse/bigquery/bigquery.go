@@ -197,7 +197,11 @@ func (d *Destination) Setup(ctx context.Context, tables []warehouse.Table) error
 	// Look first: the emulator answers a duplicate create with a 500.
 	if _, err := ds.Metadata(ctx); isStatus(err, http.StatusNotFound) {
 		if err := ds.Create(ctx, &bigquery.DatasetMetadata{Location: d.opts.Location}); err != nil && !isStatus(err, http.StatusConflict) {
-			return fmt.Errorf("create dataset %s: %w", d.dataset, err)
+			// Another process (a worker of another shard) may have
+			// created it since we looked: the emulator says so with a 500.
+			if _, merr := ds.Metadata(ctx); merr != nil {
+				return fmt.Errorf("create dataset %s: %w", d.dataset, err)
+			}
 		}
 	} else if err != nil {
 		return fmt.Errorf("read dataset %s: %w", d.dataset, err)

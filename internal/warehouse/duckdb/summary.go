@@ -31,6 +31,9 @@ type Summary struct {
 	From, To time.Time // inclusive UTC days
 	// ByAccount is each account's totalprice over the period, largest first.
 	ByAccount []Spend
+	// ByBilling is each billing (main) account's totalprice over the
+	// period, its subaccounts included, largest first.
+	ByBilling []Spend
 	// ByService sums twilio_cost_daily by service group, largest first,
 	// with the part of totalprice in no category apart: nothing is counted
 	// twice, and the groups add up to the total.
@@ -55,7 +58,7 @@ const Unattributed = "Unattributed (in no category)"
 func (d *Destination) Summarize(ctx context.Context, from, to time.Time) (Summary, error) {
 	s := Summary{From: from, To: to}
 	type key struct{ name, sid, currency string }
-	accounts, services, totals := map[key]decimal128.Num{}, map[key]decimal128.Num{}, map[key]decimal128.Num{}
+	accounts, services, totals, billing := map[key]decimal128.Num{}, map[key]decimal128.Num{}, map[key]decimal128.Num{}, map[key]decimal128.Num{}
 	sum := func(what, query string, add func(name, currency string, amount decimal128.Num)) error {
 		rows, err := d.db.QueryContext(ctx, query, from, to)
 		if err != nil {
@@ -87,6 +90,18 @@ func (d *Destination) Summarize(ctx context.Context, from, to time.Time) (Summar
 	if err != nil {
 		return s, err
 	}
+	err = sum("spend by billing account", `
+		SELECT COALESCE(a.display_name, a.friendly_name, u.billing_account_sid, u.account_sid) || chr(0) || COALESCE(u.billing_account_sid, u.account_sid),
+		       COALESCE(upper(u.currency), ''), CAST(SUM(u.price) AS VARCHAR)
+		FROM twilio_usage_daily u LEFT JOIN twilio_accounts a ON a.account_sid = COALESCE(u.billing_account_sid, u.account_sid)
+		WHERE u.usage_date BETWEEN ? AND ? AND u.category = 'totalprice' AND u.price IS NOT NULL
+		GROUP BY ALL`, func(nameSID, currency string, amount decimal128.Num) {
+		name, sid, _ := strings.Cut(nameSID, "\x00")
+		billing[key{name, sid, currency}] = billing[key{name, sid, currency}].Add(amount)
+	})
+	if err != nil {
+		return s, err
+	}
 	err = sum("spend by service", `
 		SELECT CASE attribution WHEN 'unattributed' THEN '`+Unattributed+`' ELSE service_group END,
 		       COALESCE(currency, ''), CAST(SUM(cost) AS VARCHAR)
@@ -112,7 +127,7 @@ func (d *Destination) Summarize(ctx context.Context, from, to time.Time) (Summar
 		})
 		return out
 	}
-	s.ByAccount, s.ByService, s.Total = list(accounts), list(services), list(totals)
+	s.ByAccount, s.ByBilling, s.ByService, s.Total = list(accounts), list(billing), list(services), list(totals)
 
 	rows, err := d.db.QueryContext(ctx, `
 		SELECT account_sid, COALESCE(display_name, friendly_name, account_sid), COALESCE(status, ''), is_main
