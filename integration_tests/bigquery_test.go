@@ -280,3 +280,71 @@ func TestShardsEqualOneRunOnBigQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoveOnBigQuery syncs two main accounts into a BigQuery dataset
+// and removes one: none of its rows or states are left, and the other's
+// rows are as they were.
+func TestRemoveOnBigQuery(t *testing.T) {
+	endpoint := bigQueryEmulator(t)
+	dir := t.TempDir()
+	var emus []*twiliotest.Server
+	var configs []string
+	for seed := range int64(2) {
+		emu, cfg := emulatorConfig(t, twiliotest.Options{Seed: seed + 1, Subaccounts: 1, Days: 3, SIMs: 1}, func(c map[string]any) {
+			c["start_date"] = daysAgo(3)
+		})
+		emus = append(emus, emu)
+		configs = append(configs, "--config", cfg)
+	}
+	dataset := fmt.Sprintf("it_remove_%d", time.Now().UnixNano())
+	bq := []string{"--destination", "bigquery", "--project", "test", "--dataset", dataset, "--endpoint", endpoint}
+	mustRun(t, dir, nil, slices.Concat([]string{"sync", "--staging", "ndjson"}, bq, configs)...)
+
+	ctx := context.Background()
+	d, err := bigquery.New(ctx, bigquery.Options{Project: "test", Dataset: dataset, Endpoint: endpoint, Staging: bigquery.NDJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	owners := func(table string) map[string]int {
+		t.Helper()
+		rows, err := d.ReadStrings(ctx, table, []string{"account_sid"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, r := range rows {
+			for i, e := range emus {
+				for _, a := range e.Accounts() {
+					if a.SID == r[0] {
+						out[fmt.Sprint("fleet", i)]++
+					}
+				}
+			}
+		}
+		return out
+	}
+	tables := []string{"twilio_accounts", "twilio_usage_daily", "twilio_cost_daily", "twilio_reconciliation", "twilio_sims"}
+	before := map[string]map[string]int{}
+	for _, table := range tables {
+		before[table] = owners(table)
+		if before[table]["fleet0"] == 0 || before[table]["fleet1"] == 0 {
+			t.Fatalf("%s before remove: %v", table, before[table])
+		}
+	}
+	mustRun(t, dir, nil, slices.Concat([]string{"remove", "--account", emus[0].MainAccountSID(), "--yes"}, bq)...)
+	for _, table := range tables {
+		if diff := cmp.Diff(map[string]int{"fleet1": before[table]["fleet1"]}, owners(table)); diff != "" {
+			t.Errorf("%s after removing fleet 0 (-want +got):\n%s", table, diff)
+		}
+	}
+	for i, e := range emus {
+		st, err := d.States(ctx, e.MainAccountSID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (len(st) == 0) != (i == 0) {
+			t.Errorf("fleet %d has %d states after removing fleet 0", i, len(st))
+		}
+	}
+}

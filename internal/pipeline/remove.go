@@ -68,7 +68,7 @@ func PlanRemoval(ctx context.Context, dest Destination, main string, extra []war
 	err := query(ctx, dest, `SELECT account_sid, parent_account_sid FROM {{table "`+connector.AccountsTable+`"}}
 WHERE account_sid = `+lit+` OR parent_account_sid = `+lit+` OR `+connector.MainAccountColumn+` = `+lit+`
 UNION ALL
-SELECT DISTINCT account_sid, NULL FROM {{table "`+transforms.UsageDaily+`"}} WHERE billing_account_sid = `+lit,
+SELECT DISTINCT account_sid, CAST(NULL AS {{string}}) FROM {{table "`+transforms.UsageDaily+`"}} WHERE billing_account_sid = `+lit,
 		func(row []sql.NullString) error {
 			if row[0].String == main && row[1].Valid && row[1].String != main {
 				parent = row[1].String
