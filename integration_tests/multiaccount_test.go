@@ -587,3 +587,53 @@ func TestVerifyAndDemoPerBillingAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestSubaccountOnItsOwnStandardKey connects a subaccount with its own
+// Standard API key (which may not read Account resources, so Twilio never
+// names its parent to it) besides its parent's connection: in one
+// multi-config run and in either order of two syncs, its usage and cost
+// are stored once, billed to the parent, as the parent's connection alone
+// stores them.
+func TestSubaccountOnItsOwnStandardKey(t *testing.T) {
+	p := newFleet(t, 1)
+	sub := p.emu.Accounts()[1]
+	key, secret, ok := p.emu.SubaccountStandardAPIKey(sub.SID)
+	if !ok || sub.Status != "active" {
+		t.Fatalf("no active subaccount with a Standard key: %+v", sub)
+	}
+	subCfg := writeJSON(t, "sub.json", map[string]any{
+		"account_sid": sub.SID, "api_key_sid": key, "api_key_secret": secret, "base_url": p.emu.URL(), "start_date": daysAgo(35),
+	})
+	dir := t.TempDir()
+	parentAlone := filepath.Join(dir, "parent.duckdb")
+	mustRun(t, dir, nil, "sync", "--config", p.cfg, "--path", parentAlone)
+	want := tableChecksums(t, parentAlone)
+
+	for i, runs := range [][][]string{
+		{{"--config", p.cfg, "--config", subCfg}},
+		{{"--config", subCfg}, {"--config", p.cfg}},
+		{{"--config", p.cfg}, {"--config", subCfg}},
+	} {
+		db := filepath.Join(dir, fmt.Sprintf("case%d.duckdb", i))
+		for _, args := range runs {
+			r := mustRun(t, dir, nil, append([]string{"sync", "--path", db}, args...)...)
+			checkNoSecrets(t, []string{secret}, r.stdout, r.stderr)
+		}
+		got := tableChecksums(t, db)
+		for _, table := range []string{transforms.UsageDaily, costmodel.CostDaily, costmodel.Reconciliation} {
+			if got[table] != want[table] {
+				t.Errorf("case %d: %s = %s, want the parent's alone: %s", i, table, got[table], want[table])
+				q := "SELECT DISTINCT account_sid || ' ' || COALESCE(account_name, '-') || ' ' || billing_account_sid FROM " + table + " ORDER BY 1"
+				var names, aloneNames []string
+				duckRows(t, db, q, &names)
+				duckRows(t, parentAlone, q, &aloneNames)
+				t.Logf("case %d: %s accounts, names, billing accounts: %v; the parent's alone: %v", i, table, names, aloneNames)
+			}
+		}
+		var billed []string
+		duckRows(t, db, "SELECT DISTINCT billing_account_sid FROM twilio_usage_daily WHERE account_sid = '"+sub.SID+"'", &billed)
+		if diff := cmp.Diff([]string{p.emu.MainAccountSID()}, billed); diff != "" {
+			t.Errorf("case %d: billing account of the subaccount's usage (-want +got):\n%s", i, diff)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/twilio-elt/twilio-elt/internal/twilio"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/raw"
 	"github.com/twilio-elt/twilio-elt/spec"
+	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
 )
 
 // configFlag is --config: repeatable; a folder stands for the *.json
@@ -166,6 +167,7 @@ func syncMany(ctx context.Context, jobs []syncJob, df destFlags, sys IO, log *sl
 	if !slices.ContainsFunc(runs, func(r *accountRun) bool { return r.err == nil }) {
 		return summarize(sys.Stderr, runs, false)
 	}
+	listed := listedAccounts(ctx, runs, parallel)
 
 	runID := raw.RunID(sys.Now())
 	fresh := df.fresh(runID)
@@ -201,6 +203,7 @@ func syncMany(ctx context.Context, jobs []syncJob, df destFlags, sys IO, log *sl
 		start := time.Now()
 		opts := base
 		opts.MainAccountSID = r.job.cfg.AccountSID
+		opts.Listed = listed
 		opts.Log = log.With("account_sid", r.job.cfg.AccountSID)
 		var archive *raw.Writer
 		if od.rawDir != "" {
@@ -258,6 +261,47 @@ func syncMany(ctx context.Context, jobs []syncJob, df destFlags, sys IO, log *sl
 	}
 	log.Info("sync finished", "destination", od.display, "accounts", len(runs))
 	return summarize(sys.Stderr, runs, true)
+}
+
+// listedAccounts returns the name and parent of every account the runs'
+// main accounts list (a main account by its config's account_name), when a config uses an API key: a subaccount
+// connected with its own Standard key cannot tell its parent nor its name,
+// and its usage is then billed to the parent another config of the run
+// lists, under that name, whichever account's sync commits first (as
+// syncing the parent first would). Runs whose credentials may not list
+// accounts add nothing.
+func listedAccounts(ctx context.Context, runs []*accountRun, parallel int) costmodel.Accounts {
+	if !slices.ContainsFunc(runs, func(r *accountRun) bool {
+		_, _, kind := r.job.cfg.Credentials()
+		return r.err == nil && kind == spec.CredentialAPIKey
+	}) {
+		return nil
+	}
+	var mu sync.Mutex
+	listed := costmodel.Accounts{}
+	forEach(runs, parallel, func(r *accountRun) {
+		if r.err != nil {
+			return
+		}
+		_ = r.api.Accounts(ctx, func(page []twilio.Account) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range page {
+				acct := costmodel.Account{Main: r.job.cfg.AccountSID}
+				if a.FriendlyName != nil {
+					acct.Name = *a.FriendlyName
+				}
+				if o := a.OwnerAccountSID; o != nil && *o != "" && *o != a.SID {
+					acct.Parent = *o
+				} else if a.SID == r.job.cfg.AccountSID && r.job.cfg.AccountName != "" {
+					acct.Name = r.job.cfg.AccountName
+				}
+				listed[a.SID] = acct
+			}
+			return nil
+		})
+	})
+	return listed
 }
 
 // forEach calls fn with each run, at most parallel at a time (0: all),

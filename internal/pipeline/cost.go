@@ -64,6 +64,13 @@ func (c *costState) accounts(recs []transforms.AccountName, main string) {
 	}
 	for _, a := range recs {
 		c.listed[a.SID] = true
+		known := c.names[a.SID]
+		if a.Name == "" && known.Name != "" && a.Parent == known.Parent {
+			// A record that names nothing (the configured account of a
+			// Standard API key, which Twilio does not describe) keeps the
+			// name another connection's record gave the account.
+			a.Name = known.Name
+		}
 		c.rename(a.SID, costmodel.Account{Name: a.Name, Parent: a.Parent, Main: main})
 	}
 }

@@ -73,10 +73,11 @@ type Options struct {
 	// Prepared: Prepare has readied the destination; the run does not
 	// again.
 	Prepared bool
-	// Parents holds parents of accounts that other connections of the
-	// same run listed (a multi-account sync): with the warehouse's, they
-	// bill a subaccount read through its own connection to its parent.
-	Parents map[string]string
+	// Listed holds the accounts that other connections of the same run
+	// listed (a multi-account sync), by SID: with the warehouse's
+	// (Accounts), their names and parents name and bill a subaccount read
+	// through its own connection, whose credentials cannot describe it.
+	Listed costmodel.Accounts
 	// MaxRows bounds a batch (rows over all tables): a STATE ends a
 	// batch of MaxRows rows, and 2 × MaxRows rows end one anywhere;
 	// default 32768.
@@ -204,7 +205,6 @@ func NewLoader(dest Store, opts Options) *Loader {
 			parents[sid] = a.Parent
 		}
 	}
-	maps.Copy(parents, opts.Parents)
 	return &Loader{
 		dest: dest,
 		opts: opts,

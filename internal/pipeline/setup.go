@@ -39,6 +39,11 @@ func setup(ctx context.Context, dest Destination, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	for sid, a := range opts.Listed {
+		if _, ok := accounts[sid]; !ok {
+			accounts[sid] = a
+		}
+	}
 	opts.Accounts = accounts
 	return nil
 }
