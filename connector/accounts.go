@@ -58,7 +58,7 @@ type accountRecord struct {
 
 // accountRow is a row of twilio_accounts.
 type accountRow struct {
-	SID, Parent                             string
+	SID, Parent, Main                       string
 	FriendlyName, DisplayName, Status, Type transforms.NullString
 	IsMain                                  bool
 	Created, Updated                        transforms.NullTimestamp
@@ -82,6 +82,7 @@ var accountsTable = transforms.NewTableDef(warehouse.Table{
 	transforms.BoolColumn("is_main", func(r *accountRow) bool { return r.IsMain }),
 	transforms.NullTimestampColumn("created_at", func(r *accountRow) transforms.NullTimestamp { return r.Created }),
 	transforms.NullTimestampColumn("updated_at", func(r *accountRow) transforms.NullTimestamp { return r.Updated }),
+	transforms.OptionalString(MainAccountColumn, func(r *accountRow) string { return r.Main }),
 )
 
 func (c *Connector) readAccounts(ctx context.Context, r *run, cs catalog.Configured) error {
@@ -116,7 +117,18 @@ func (c *Connector) readAccounts(ctx context.Context, r *run, cs catalog.Configu
 }
 
 // normalizeAccount loads an accounts record, and tells the usage of the
-// run which account bills it.
+// run which account bills it: its parent, else itself when it is the main
+// account of the read.
+//
+// The parent is the record's owner_account_sid when that is another
+// account (a subaccount, also one read with its own auth token, which
+// Twilio describes with its owner). A record without one (the configured
+// account of a Standard API key, which may not read Account resources)
+// keeps the parent known before the run: a subaccount connected with its
+// own key, whose parent's connection listed it, is billed to its parent
+// whichever connection loads it, so its usage is never counted under two
+// billing accounts. is_main in the table means a main (billing) account:
+// one without a parent.
 func normalizeAccount(n *transforms.Normalizer, data []byte) (transforms.GroupKey, error) {
 	var in accountRecord
 	if err := fastjson.Unmarshal(data, &in); err != nil {
@@ -134,13 +146,21 @@ func normalizeAccount(n *transforms.Normalizer, data []byte) (transforms.GroupKe
 	if err := f.Err(); err != nil {
 		return transforms.GroupKey{}, &transforms.RecordError{Stream: Accounts, Key: "sid=" + in.SID, Err: err}
 	}
-	if !in.IsMain && in.OwnerAccountSID != nil && *in.OwnerAccountSID != in.SID {
-		row.Parent = *in.OwnerAccountSID
+	switch {
+	case in.OwnerAccountSID != nil && *in.OwnerAccountSID != "":
+		if *in.OwnerAccountSID != in.SID {
+			row.Parent = *in.OwnerAccountSID
+		}
+	case in.IsMain:
+		row.Parent = n.KnownParent(in.SID)
 	}
+	row.IsMain = in.IsMain && row.Parent == ""
 	billing := row.Parent
 	if in.IsMain {
-		billing = in.SID
+		n.NoteMain(in.SID)
+		billing = cmp.Or(row.Parent, in.SID)
 	}
+	row.Main = n.Main()
 	n.NoteAccount(transforms.AccountName{SID: in.SID, Name: cmp.Or(row.DisplayName.S, row.FriendlyName.S), Parent: row.Parent}, billing)
 	n.Supersede("a", in.SID)
 	n.Keep(transforms.RowsOf(n, accountsTable).Append(&row))

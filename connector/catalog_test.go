@@ -388,3 +388,18 @@ func TestReplaceDayOfManyIsCosted(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot is replaced per main account (Stream.SnapshotGroups), so
+// every table of a snapshot stream holds the main account's column.
+func TestSnapshotTablesHoldTheMainAccount(t *testing.T) {
+	for _, s := range connector.Streams() {
+		if s.Replace != connector.ReplaceSnapshot {
+			continue
+		}
+		for _, tb := range s.Tables {
+			if tb.Schema.FieldIndices(connector.MainAccountColumn) == nil {
+				t.Errorf("%s: table %s of a snapshot stream has no %s column", s.Name, tb.Name, connector.MainAccountColumn)
+			}
+		}
+	}
+}

@@ -77,8 +77,8 @@ func TestUsageRows(t *testing.T) {
 	}
 	got := flush(t, n)
 	wantAccounts := [][]string{
-		{mainSID, "NULL", "Main", "Main Co", "active", "Full", "true", "2020-01-02T03:04:05Z", "NULL"},
-		{subSID, mainSID, "Sub", "NULL", "active", "NULL", "false", "NULL", "NULL"},
+		{mainSID, "NULL", "Main", "Main Co", "active", "Full", "true", "2020-01-02T03:04:05Z", "NULL", mainSID},
+		{subSID, mainSID, "Sub", "NULL", "active", "NULL", "false", "NULL", "NULL", mainSID},
 	}
 	if diff := cmp.Diff(wantAccounts, rows(t, got["twilio_accounts"])); diff != "" {
 		t.Errorf("accounts (-want +got):\n%s", diff)

@@ -46,9 +46,12 @@ type Stream struct {
 type Replace int
 
 const (
-	// ReplaceSnapshot: the stream is a full list (accounts, SIMs). The
-	// first batch of a read replaces its tables whole; a later batch of
-	// the same read replaces the records it holds.
+	// ReplaceSnapshot: the stream is a full list of one main account's
+	// (accounts, SIMs). Its tables have a MainAccountColumn. The first
+	// batch of a read replaces the rows of the read's main account
+	// (SnapshotGroups), and every record replaces its own key, so a
+	// record two connections list (a subaccount connected on its own
+	// too) is stored once.
 	ReplaceSnapshot Replace = iota
 	// ReplaceDay: a group is a partition's UTC day, and one record (a
 	// SIM's day): every record replaces its group.
@@ -61,6 +64,30 @@ const (
 	// Costed stream may use it.
 	ReplaceDayOfMany
 )
+
+// MainAccountColumn is the column of a snapshot stream's tables that
+// holds the main account of the connection that loaded the row: a
+// snapshot is replaced per main account.
+const MainAccountColumn = "main_account_sid"
+
+// SnapshotGroups returns what the first batch of a read of snapshot
+// stream s by main account main replaces: main's rows, and the unscoped
+// rows (main_account_sid NULL: loaded by an older version, or by a run
+// that knew no main account). Without a main account, its tables whole.
+func (s *Stream) SnapshotGroups(main string) []warehouse.Group {
+	var out []warehouse.Group
+	for _, t := range s.Tables {
+		if main == "" {
+			out = append(out, warehouse.Group{Table: t.Name})
+			continue
+		}
+		cols := []string{MainAccountColumn}
+		out = append(out,
+			warehouse.Group{Table: t.Name, Columns: cols, Values: []any{main}},
+			warehouse.Group{Table: t.Name, Columns: cols, Values: []any{nil}})
+	}
+	return out
+}
 
 // Groups returns the warehouse groups of k: a day's rows, a snapshot's
 // record (k.SID), or, for a snapshot key without a SID, its tables whole.

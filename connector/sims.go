@@ -48,13 +48,16 @@ type simRecord struct {
 
 // simRow is a row of twilio_sims.
 type simRow struct {
-	SID                                                                string
+	SID, Main                                                          string
 	AccountSID, UniqueName, FriendlyName, ICCID, EID, RatePlan, Status transforms.NullString
 	Created, Updated                                                   transforms.NullTimestamp
 }
 
+// SIMsTable is the table of the sims stream.
+const SIMsTable = "twilio_sims"
+
 var simsTable = transforms.NewTableDef(warehouse.Table{
-	Name:  "twilio_sims",
+	Name:  SIMsTable,
 	Key:   []string{"sim_sid"},
 	Group: []string{"sim_sid"},
 },
@@ -68,6 +71,7 @@ var simsTable = transforms.NewTableDef(warehouse.Table{
 	transforms.NullStringColumn("status", func(r *simRow) transforms.NullString { return r.Status }),
 	transforms.NullTimestampColumn("created_at", func(r *simRow) transforms.NullTimestamp { return r.Created }),
 	transforms.NullTimestampColumn("updated_at", func(r *simRow) transforms.NullTimestamp { return r.Updated }),
+	transforms.OptionalString(MainAccountColumn, func(r *simRow) string { return r.Main }),
 )
 
 // normalizeSIM loads a sims record.
@@ -84,6 +88,7 @@ func normalizeSIM(n *transforms.Normalizer, data []byte) (transforms.GroupKey, e
 		RatePlan: transforms.Str(in.RatePlanSID), Status: transforms.Str(in.Status),
 		Created: f.Timestamp("date_created", in.DateCreated),
 		Updated: f.Timestamp("date_updated", in.DateUpdated),
+		Main:    n.Main(),
 	}
 	if err := f.Err(); err != nil {
 		return transforms.GroupKey{}, &transforms.RecordError{Stream: SIMs, Key: "sid=" + in.SID, Err: err}

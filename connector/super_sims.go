@@ -53,7 +53,7 @@ type superSIMRecord struct {
 
 // superSIMRow is a row of twilio_super_sims.
 type superSIMRow struct {
-	SID                                             string
+	SID, Main                                       string
 	AccountSID, UniqueName, Status, FleetSID, ICCID transforms.NullString
 	Created, Updated                                transforms.NullTimestamp
 }
@@ -71,6 +71,7 @@ var superSIMsTable = transforms.NewTableDef(warehouse.Table{
 	transforms.NullStringColumn("iccid", func(r *superSIMRow) transforms.NullString { return r.ICCID }),
 	transforms.NullTimestampColumn("created_at", func(r *superSIMRow) transforms.NullTimestamp { return r.Created }),
 	transforms.NullTimestampColumn("updated_at", func(r *superSIMRow) transforms.NullTimestamp { return r.Updated }),
+	transforms.OptionalString(MainAccountColumn, func(r *superSIMRow) string { return r.Main }),
 )
 
 // normalizeSuperSIM loads a super_sims record.
@@ -86,6 +87,7 @@ func normalizeSuperSIM(n *transforms.Normalizer, data []byte) (transforms.GroupK
 		Status: transforms.Str(in.Status), FleetSID: transforms.Str(in.FleetSID), ICCID: transforms.Str(in.ICCID),
 		Created: f.Timestamp("date_created", in.DateCreated),
 		Updated: f.Timestamp("date_updated", in.DateUpdated),
+		Main:    n.Main(),
 	}
 	if err := f.Err(); err != nil {
 		return transforms.GroupKey{}, &transforms.RecordError{Stream: SuperSIMs, Key: "sid=" + in.SID, Err: err}

@@ -2,16 +2,20 @@ package integration_tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/twilio-elt/twilio-elt/internal/pipeline"
 	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/bigquery"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
@@ -202,4 +206,185 @@ func exactRows(rows [][]string) map[string]bool {
 		out[strings.Join(cells, "|")] = true
 	}
 	return out
+}
+
+// TestShardsEqualOneRunOnBigQuery syncs three main accounts into one
+// BigQuery dataset in one run, and into another as two workers at once,
+// `--shard 0/2` and `--shard 1/2`, each given every config: every table
+// and every account's state are equal. (The seeds' accounts split 1 and
+// 2; the emulator takes some 30 s a transaction, so the test stays small.)
+func TestShardsEqualOneRunOnBigQuery(t *testing.T) {
+	endpoint := bigQueryEmulator(t)
+	dir := t.TempDir()
+	var configs []string
+	for seed := range int64(3) {
+		_, cfg := emulatorConfig(t, twiliotest.Options{Seed: seed + 1, Subaccounts: 1, Days: 5, SIMs: 1}, func(c map[string]any) {
+			c["start_date"] = daysAgo(6)
+		})
+		configs = append(configs, "--config", cfg)
+	}
+	bq := func(dataset string) []string {
+		return []string{"--destination", "bigquery", "--project", "test", "--dataset", dataset, "--endpoint", endpoint, "--staging", "ndjson"}
+	}
+	stamp := time.Now().UnixNano()
+	one, sharded := fmt.Sprintf("it_one_%d", stamp), fmt.Sprintf("it_shards_%d", stamp)
+	mustRun(t, dir, nil, slices.Concat([]string{"sync"}, bq(one), configs)...)
+
+	results := make(chan result, 2)
+	for i := range 2 {
+		go func() {
+			results <- runIn(t, dir, nil, slices.Concat([]string{"sync", "--shard", fmt.Sprintf("%d/2", i)}, bq(sharded), configs)...)
+		}()
+	}
+	picked := 0
+	for range 2 {
+		r := <-results
+		if r.code != 0 {
+			t.Fatalf("a shard's sync: exit %d\n%s", r.code, r.stderr)
+		}
+		m := regexp.MustCompile(`twilio-elt sync: shard [01]/2: (\d) of 3 accounts`).FindSubmatch(r.stderr)
+		if m == nil || m[1][0] == '0' {
+			t.Fatalf("a shard did not say it picked one account or more:\n%s", r.stderr)
+		}
+		picked += int(m[1][0] - '0')
+	}
+	if picked != 3 {
+		t.Fatalf("the shards picked %d accounts of 3", picked)
+	}
+
+	ctx := context.Background()
+	open := func(dataset string) *bigquery.Destination {
+		d, err := bigquery.New(ctx, bigquery.Options{Project: "test", Dataset: dataset, Endpoint: endpoint, Staging: bigquery.NDJSON})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		return d
+	}
+	a, b := open(one), open(sharded)
+	for _, table := range pipeline.Tables() {
+		var cols []string
+		for _, f := range table.Schema.Fields() {
+			if f.Name != "_loaded_at" && f.Name != "as_of" {
+				cols = append(cols, f.Name)
+			}
+		}
+		rows := func(d *bigquery.Destination) []string {
+			got, err := d.ReadStrings(ctx, table.Name, cols)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, r := range got {
+				out = append(out, strings.Join(r, "|"))
+			}
+			slices.Sort(out)
+			return out
+		}
+		want := rows(a)
+		if len(want) == 0 && table.Name != "twilio_sim_usage_roaming" {
+			t.Errorf("%s is empty after one run", table.Name)
+		}
+		if diff := cmp.Diff(want, rows(b)); diff != "" {
+			t.Errorf("%s: two shards differ from one run (-one +shards):\n%s", table.Name, diff)
+		}
+	}
+	var sids []string
+	for i := 1; i < len(configs); i += 2 {
+		var c struct {
+			AccountSID string `json:"account_sid"`
+		}
+		raw, err := os.ReadFile(configs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+		sids = append(sids, c.AccountSID)
+	}
+	for _, sid := range sids {
+		sa, err := a.States(ctx, sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, err := b.States(ctx, sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sa) == 0 {
+			t.Errorf("%s has no state after one run", sid)
+		}
+		if diff := cmp.Diff(normalStates(t, sa), normalStates(t, sb)); diff != "" {
+			t.Errorf("%s: states differ (-one run +shards):\n%s", sid, diff)
+		}
+	}
+}
+
+// TestRemoveOnBigQuery syncs two main accounts into a BigQuery dataset
+// and removes one: none of its rows or states are left, and the other's
+// rows are as they were.
+func TestRemoveOnBigQuery(t *testing.T) {
+	endpoint := bigQueryEmulator(t)
+	dir := t.TempDir()
+	var emus []*twiliotest.Server
+	var configs []string
+	for seed := range int64(2) {
+		emu, cfg := emulatorConfig(t, twiliotest.Options{Seed: seed + 1, Subaccounts: 1, Days: 3, SIMs: 1}, func(c map[string]any) {
+			c["start_date"] = daysAgo(3)
+		})
+		emus = append(emus, emu)
+		configs = append(configs, "--config", cfg)
+	}
+	dataset := fmt.Sprintf("it_remove_%d", time.Now().UnixNano())
+	bq := []string{"--destination", "bigquery", "--project", "test", "--dataset", dataset, "--endpoint", endpoint}
+	mustRun(t, dir, nil, slices.Concat([]string{"sync", "--staging", "ndjson"}, bq, configs)...)
+
+	ctx := context.Background()
+	d, err := bigquery.New(ctx, bigquery.Options{Project: "test", Dataset: dataset, Endpoint: endpoint, Staging: bigquery.NDJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	owners := func(table string) map[string]int {
+		t.Helper()
+		rows, err := d.ReadStrings(ctx, table, []string{"account_sid"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, r := range rows {
+			for i, e := range emus {
+				for _, a := range e.Accounts() {
+					if a.SID == r[0] {
+						out[fmt.Sprint("fleet", i)]++
+					}
+				}
+			}
+		}
+		return out
+	}
+	tables := []string{"twilio_accounts", "twilio_usage_daily", "twilio_cost_daily", "twilio_reconciliation", "twilio_sims"}
+	before := map[string]map[string]int{}
+	for _, table := range tables {
+		before[table] = owners(table)
+		if before[table]["fleet0"] == 0 || before[table]["fleet1"] == 0 {
+			t.Fatalf("%s before remove: %v", table, before[table])
+		}
+	}
+	mustRun(t, dir, nil, slices.Concat([]string{"remove", "--account", emus[0].MainAccountSID(), "--yes"}, bq)...)
+	for _, table := range tables {
+		if diff := cmp.Diff(map[string]int{"fleet1": before[table]["fleet1"]}, owners(table)); diff != "" {
+			t.Errorf("%s after removing fleet 0 (-want +got):\n%s", table, diff)
+		}
+	}
+	for i, e := range emus {
+		st, err := d.States(ctx, e.MainAccountSID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (len(st) == 0) != (i == 0) {
+			t.Errorf("fleet %d has %d states after removing fleet 0", i, len(st))
+		}
+	}
 }

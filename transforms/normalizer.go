@@ -19,9 +19,16 @@ type Options struct {
 	// zero; by default they are dropped (Twilio returns every category
 	// every day).
 	KeepZeroRows bool
-	// MainAccountSID is the billing account of usage whose account was
-	// not among the run's accounts records (the config's account_sid).
+	// MainAccountSID is the main account of the connection the records
+	// come from (the config's account_sid), and the billing account of
+	// usage whose account was not among the run's accounts records. Empty:
+	// the first accounts record with is_main names it (see Main).
 	MainAccountSID string
+	// Parents holds the parent of each account known before the run (the
+	// warehouse's twilio_accounts, and what other connections of the run
+	// listed): an account read through its own connection, whose
+	// credentials cannot tell its parent, keeps the known one.
+	Parents map[string]string
 	// Allocator allocates the Arrow buffers; nil means the Go allocator.
 	Allocator memory.Allocator
 }
@@ -68,6 +75,10 @@ type Normalizer struct {
 	// billing maps an account to its main account, from the accounts
 	// records seen.
 	billing map[string]string
+	// main is the main account of the records (Main); mainFixed is set
+	// once Main has answered.
+	main      string
+	mainFixed bool
 	// categories holds the usage categories seen; unknown those of them
 	// the shipped taxonomy lacks, not yet taken by UnknownCategories.
 	categories map[string]struct{}
@@ -168,7 +179,7 @@ func NewNormalizer(opts Options) *Normalizer {
 		opts.Allocator = memory.NewGoAllocator()
 	}
 	return &Normalizer{
-		opts: opts, tables: map[string]rowSet{}, billing: map[string]string{},
+		opts: opts, main: opts.MainAccountSID, tables: map[string]rowSet{}, billing: map[string]string{},
 		categories: map[string]struct{}{}, live: map[string][]RowRef{}, warned: map[string]bool{},
 	}
 }
@@ -296,6 +307,29 @@ func (n *Normalizer) NoteAccount(a AccountName, billing string) {
 	}
 	n.accounts = append(n.accounts, a)
 }
+
+// NoteMain records that an accounts record names sid as the main account
+// of the records: it becomes Main, unless Options.MainAccountSID or an
+// earlier record named one, or Main has already answered.
+func (n *Normalizer) NoteMain(sid string) {
+	if n.main == "" && !n.mainFixed {
+		n.main = sid
+	}
+}
+
+// Main returns the main account of the connection the records come from:
+// Options.MainAccountSID, else the first accounts record with is_main
+// before the first call. "" means unknown: what the run stores is then
+// unscoped, as a warehouse of one account had it. Its answer never
+// changes, so every row and state of a run has one scope.
+func (n *Normalizer) Main() string {
+	n.mainFixed = true
+	return n.main
+}
+
+// KnownParent returns the parent of account sid known before the run
+// (Options.Parents), or "".
+func (n *Normalizer) KnownParent(sid string) string { return n.opts.Parents[sid] }
 
 // TakeAccounts returns the accounts records added since the last call.
 func (n *Normalizer) TakeAccounts() []AccountName {

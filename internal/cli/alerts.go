@@ -54,7 +54,7 @@ func runAlerts(ctx context.Context, args []string, sys IO) int {
 		fmt.Fprintf(sys.Stderr, "twilio-elt alerts: %s\n", oneLine(err))
 		return 1
 	}
-	od, err := df.openExisting(ctx)
+	od, err := df.openExisting(ctx, sys.Stderr)
 	if err != nil {
 		return fail(err)
 	}

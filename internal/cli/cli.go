@@ -79,8 +79,9 @@ func commands() []command {
 				"TWILIO_API_KEY=SK… TWILIO_API_SECRET=… twilio-elt connect --config config.json --account-sid AC… --name Acme"},
 		{name: "sync", group: groupWarehouse, run: runSync,
 			summary: "Read Twilio and load it into a warehouse; each sync goes on from the state kept there.",
-			usage:   "--config FILE [--path FILE | --destination bigquery --project P --dataset D]",
-			example: "twilio-elt sync --config config.json --path twilio.duckdb"},
+			usage:   "--config FILE [--config FILE …] [--path FILE | --destination bigquery --project P --dataset D] [--max-requests 64]",
+			example: "twilio-elt sync --config config.json --path twilio.duckdb\n" +
+				"twilio-elt sync --config prod.json --config staging.json --path twilio.duckdb   # or --config configs/"},
 		{name: "load", group: groupWarehouse, run: runLoad,
 			summary: "Load Airbyte messages from stdin (or a raw archive) into a warehouse.",
 			usage:   "[--path FILE | --destination bigquery --project P --dataset D] [--from-raw DIR] < messages.jsonl",
@@ -102,9 +103,13 @@ func commands() []command {
 			summary: "Recompute the cost tables from the loaded usage, without calling Twilio.",
 			usage:   "[--path FILE | --destination bigquery --project P --dataset D]",
 			example: "twilio-elt rebuild-costs --path twilio.duckdb"},
+		{name: "remove", group: groupWarehouse, run: runRemove,
+			summary: "Delete one main account's data (usage, costs, accounts, SIMs, state) from a warehouse.",
+			usage:   "--account AC… [--path FILE | --destination bigquery --project P --dataset D] [--yes]",
+			example: "twilio-elt remove --account AC0123456789abcdef0123456789abcdef --path twilio.duckdb"},
 		{name: "verify", group: groupWarehouse, run: runVerify,
 			summary: "Check that the loaded cost adds up to Twilio's totalprice, account by account, day by day.",
-			usage:   "[--path FILE | --destination bigquery --project P --dataset D] [--from YYYY-MM-DD] [--to YYYY-MM-DD]",
+			usage:   "[--path FILE | --destination bigquery --project P --dataset D] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--account AC…]",
 			example: "twilio-elt verify --path twilio.duckdb --from 2026-01-01 --to 2026-01-31"},
 		{name: "spec", group: groupAirbyte, run: airbyteCommand("spec"),
 			summary: "Print the connector's configuration schema as an Airbyte SPEC message.",
@@ -496,6 +501,12 @@ func classify(err error) (protocol.FailureType, string) {
 // processing region come from TWILIO_EDGE and TWILIO_REGION, as in
 // Twilio's own libraries.
 func newTwilioClient(cfg spec.Config, getenv func(string) string, log *slog.Logger) (*twilio.Client, error) {
+	return newSharedTwilioClient(cfg, getenv, log, nil)
+}
+
+// newSharedTwilioClient is newTwilioClient whose requests also take a
+// slot of shared (nil: none), a cap over several accounts' clients.
+func newSharedTwilioClient(cfg spec.Config, getenv func(string) string, log *slog.Logger, shared *twilio.Limit) (*twilio.Client, error) {
 	user, pass, _ := cfg.Credentials()
 	return twilio.New(twilio.Options{
 		Username:       user,
@@ -505,6 +516,7 @@ func newTwilioClient(cfg spec.Config, getenv func(string) string, log *slog.Logg
 		Edge:           getenv("TWILIO_EDGE"),
 		Region:         getenv("TWILIO_REGION"),
 		MaxConcurrency: cfg.Concurrency(),
+		Shared:         shared,
 		Logger:         log,
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/big"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/twilio-elt/twilio-elt/connector"
 	"github.com/twilio-elt/twilio-elt/internal/protocol"
 	"github.com/twilio-elt/twilio-elt/internal/report"
+	"github.com/twilio-elt/twilio-elt/internal/summary"
 	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
 	"github.com/twilio-elt/twilio-elt/spec"
@@ -65,7 +67,7 @@ func runDemo(ctx context.Context, args []string, sys IO) int {
 	defer d.Close()
 	to := now.UTC().Truncate(24 * time.Hour)
 	from := to.AddDate(0, 0, -29)
-	s, err := d.Summarize(ctx, from, to)
+	s, err := summary.Read(ctx, d, from, to)
 	if err != nil {
 		return fail(err)
 	}
@@ -110,7 +112,7 @@ func money(c *big.Int, currency string) string {
 // currency a line with what the rounding of the lines left over when
 // they do not add up to the rounded total on screen: the column always
 // adds up.
-func spendLines(w io.Writer, spends, totals []duckdb.Spend) {
+func spendLines(w io.Writer, spends, totals []summary.Spend) {
 	shown := map[string]*big.Int{}
 	for _, sp := range spends {
 		c := cents(sp.Amount)
@@ -133,11 +135,19 @@ func spendLines(w io.Writer, spends, totals []duckdb.Spend) {
 	}
 }
 
-func printSummary(w io.Writer, s duckdb.Summary, path string, rows int64, skipped []connector.Skipped, program string) {
+func printSummary(w io.Writer, s summary.Summary, path string, rows int64, skipped []connector.Skipped, program string) {
 	fmt.Fprintf(w, "Twilio spend, %s to %s (last 30 days), from %s (%d rows loaded this run)\n\n",
 		s.From.Format(time.DateOnly), s.To.Format(time.DateOnly), path, rows)
 	for _, t := range s.Total {
 		fmt.Fprintf(w, "Total: %s\n", money(cents(t.Amount), t.Currency))
+	}
+	if len(s.ByBilling) > 1 {
+		fmt.Fprintln(w, "\nBy billing account (a main account and its subaccounts, totalprice):")
+		named := slices.Clone(s.ByBilling)
+		for i := range named {
+			named[i].Name = named[i].SID + " " + named[i].Name
+		}
+		spendLines(w, named, s.Total)
 	}
 	fmt.Fprintln(w, "\nBy service (twilio_cost_daily: nothing counts twice, and it adds up to the total):")
 	spendLines(w, s.ByService, s.Total)
@@ -148,7 +158,7 @@ func printSummary(w io.Writer, s duckdb.Summary, path string, rows int64, skippe
 	if names[transforms.OtherGroup] {
 		fmt.Fprintln(w, "  Other: categories in none of the groups above, such as ones Twilio added after twilio-elt's list (see the WARNs).")
 	}
-	if names[duckdb.Unattributed] {
+	if names[summary.Unattributed] {
 		fmt.Fprintln(w, "  Unattributed: part of Twilio's totalprice that no usage category accounts for.")
 	}
 

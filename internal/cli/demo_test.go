@@ -12,7 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 
 	"github.com/twilio-elt/twilio-elt/connector"
-	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
+	"github.com/twilio-elt/twilio-elt/internal/summary"
 	"github.com/twilio-elt/twilio-elt/transforms"
 )
 
@@ -50,17 +50,17 @@ func centsOf(t *testing.T, line string) (int64, bool) {
 // TestSummaryAddsUpOnScreen: the lines of each list add up, to the cent,
 // to the total printed under them, which is the total at the top.
 func TestSummaryAddsUpOnScreen(t *testing.T) {
-	usd := func(name, sid, v string) duckdb.Spend {
-		return duckdb.Spend{Name: name, SID: sid, Amount: amount(t, v), Currency: "USD"}
+	usd := func(name, sid, v string) summary.Spend {
+		return summary.Spend{Name: name, SID: sid, Amount: amount(t, v), Currency: "USD"}
 	}
-	s := duckdb.Summary{
+	s := summary.Summary{
 		From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 1, 30, 0, 0, 0, 0, time.UTC),
-		Total: []duckdb.Spend{usd("", "", "31843.145000000")},
-		ByAccount: []duckdb.Spend{usd("Acme IoT", "AC1", "18809.585"), usd("Acme IoT Production", "AC2", "12675.035"),
+		Total: []summary.Spend{usd("", "", "31843.145000000")},
+		ByAccount: []summary.Spend{usd("Acme IoT", "AC1", "18809.585"), usd("Acme IoT Production", "AC2", "12675.035"),
 			usd("Acme IoT Staging", "AC3", "358.525")},
-		ByService: []duckdb.Spend{usd("Wireless/IoT", "", "21883.404"), usd("Messaging", "", "9959.231"),
-			usd(transforms.OtherGroup, "", "0.004"), usd(duckdb.Unattributed, "", "0.506")},
-		Accounts: []duckdb.Account{{SID: "AC1", Name: "Acme IoT", Status: "active", IsMain: true}, {SID: "AC2", Name: "Acme IoT Production", Status: "active"},
+		ByService: []summary.Spend{usd("Wireless/IoT", "", "21883.404"), usd("Messaging", "", "9959.231"),
+			usd(transforms.OtherGroup, "", "0.004"), usd(summary.Unattributed, "", "0.506")},
+		Accounts: []summary.Account{{SID: "AC1", Name: "Acme IoT", Status: "active", IsMain: true}, {SID: "AC2", Name: "Acme IoT Production", Status: "active"},
 			{SID: "AC3", Name: "Acme IoT Staging", Status: "suspended"}, {SID: "AC4", Name: "Acme IoT Legacy", Status: "closed"},
 			{SID: "AC5", Name: "Partner Billing", Status: "active"}},
 		DataBilled: amount(t, "195.234"), DataCurrency: "USD",

@@ -181,3 +181,15 @@ func TestTapHelp(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestConfirm(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{{"y\n", true}, {"YES\n", true}, {" yes \n", true}, {"n\n", false}, {"\n", false}, {"", false}, {"yeah\n", false}} {
+		var out bytes.Buffer
+		if got := confirm(strings.NewReader(tc.in), &out, "sure? "); got != tc.want || !strings.HasPrefix(out.String(), "sure? ") {
+			t.Errorf("confirm(%q) = %v, asked %q; want %v", tc.in, got, out.String(), tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,7 @@ func runReport(ctx context.Context, args []string, sys IO) int {
 		fmt.Fprintf(sys.Stderr, "twilio-elt report: %s\n", oneLine(err))
 		return 1
 	}
-	od, err := df.openExisting(ctx)
+	od, err := df.openExisting(ctx, sys.Stderr)
 	if err != nil {
 		return fail(err)
 	}
@@ -50,13 +51,13 @@ func runReport(ctx context.Context, args []string, sys IO) int {
 
 // openExisting opens the warehouse of f, which must exist: a DuckDB
 // file is not created by a command that only reads.
-func (f destFlags) openExisting(ctx context.Context) (*openedDest, error) {
+func (f destFlags) openExisting(ctx context.Context, stderr io.Writer) (*openedDest, error) {
 	if *f.kind == "duckdb" {
 		if _, err := os.Stat(*f.path); err != nil {
 			return nil, fmt.Errorf("no DuckDB warehouse at %s: %w", *f.path, err)
 		}
 	}
-	return f.open(ctx)
+	return f.open(ctx, stderr)
 }
 
 // writeReport builds the report and writes it to path whole: a failed

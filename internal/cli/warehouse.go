@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,9 @@ type destFlags struct {
 	staging                              *string
 	keepZero                             *bool
 	raw                                  *bool
+	// lockWait is how long to wait for another process to close the
+	// DuckDB file.
+	lockWait *time.Duration
 }
 
 // addDestFlags adds the flags that choose a warehouse to fs; loading adds
@@ -48,6 +52,7 @@ func addDestFlags(fs *flag.FlagSet, defaultPath string, loading bool) destFlags 
 		staging:  new(string),
 		keepZero: new(bool),
 		raw:      new(bool),
+		lockWait: fs.Duration("lock-wait", 10*time.Minute, "DuckDB: how long to wait for another process (another sync) to close the file before giving up"),
 	}
 	if loading {
 		f.staging = fs.String("staging", "parquet", "BigQuery staging file format: parquet, or ndjson (the goccy emulator loads no Parquet)")
@@ -63,6 +68,7 @@ func duckdbFlags(fs *flag.FlagSet, defaultPath string) destFlags {
 		kind: ptr("duckdb"), path: fs.String("path", defaultPath, "DuckDB database `file`"),
 		project: new(string), dataset: new(string), location: new(string), endpoint: new(string),
 		staging: new(string), keepZero: new(bool), raw: ptr(true),
+		lockWait: ptr(time.Duration(0)),
 	}
 }
 
@@ -84,13 +90,18 @@ type destination interface {
 	QueryStrings(ctx context.Context, query string) ([][]string, error)
 }
 
-func (f destFlags) open(ctx context.Context) (*openedDest, error) {
+// open opens the warehouse of f. A DuckDB file another process has open
+// (DuckDB lets one process at a time write a file) is waited for, up to
+// --lock-wait, saying so on stderr.
+func (f destFlags) open(ctx context.Context, stderr io.Writer) (*openedDest, error) {
 	switch *f.kind {
 	case "duckdb":
 		if *f.path == "" {
 			return nil, errors.New("--path is required for --destination duckdb")
 		}
-		d, err := duckdb.Open(ctx, *f.path)
+		d, err := duckdb.OpenWait(ctx, *f.path, *f.lockWait, func(holder string) {
+			fmt.Fprintf(stderr, "twilio-elt: %s is in use by another process (%s): waiting up to %s for it to finish (--lock-wait)\n", *f.path, holder, *f.lockWait)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -158,9 +169,9 @@ func runLoad(ctx context.Context, args []string, sys IO) int {
 	}
 	runID := raw.RunID(sys.Now())
 	fresh := df.fresh(runID)
-	od, err := df.open(ctx)
+	od, err := df.open(ctx, sys.Stderr)
 	if err != nil {
-		fresh.undo(log)
+		fresh.undoUnlessLocked(err, log)
 		return fail(err)
 	}
 	defer od.close()
@@ -254,6 +265,15 @@ func outermostMissing(path string) string {
 	}
 }
 
+// undoUnlessLocked is undo after the warehouse failed to open with err,
+// unless another process holds the DuckDB file: then the file is that
+// process's, created after this run looked.
+func (c created) undoUnlessLocked(err error, log *slog.Logger) {
+	if !duckdb.IsLocked(err) {
+		c.undo(log)
+	}
+}
+
 // undo removes what the run created. The database must be closed.
 func (c created) undo(log *slog.Logger) {
 	for _, p := range c.paths {
@@ -299,8 +319,12 @@ func totalRows(s pipeline.Stats) int64 {
 // runSync: twilio-elt sync.
 func runSync(ctx context.Context, args []string, sys IO) int {
 	fs := newFlagSet("sync")
-	configPath := fs.String("config", "", "connector config `file` (JSON), as `twilio-elt connect` writes it")
+	var configs configFlag
+	fs.Var(&configs, "config", "connector config `file` (JSON), as `twilio-elt connect` writes it; repeat it, or name a folder of *.json configs, to sync several main accounts at once")
 	df := addDestFlags(fs, "twilio.duckdb", true)
+	maxRequests := fs.Int("max-requests", 64, "several configs: Twilio requests in flight at most over all accounts (each also keeps its own max_concurrency)")
+	parallel := fs.Int("parallel", 0, "several configs: accounts synced at a time (0: all)")
+	shardFlag := fs.String("shard", "", "sync only the configs of shard `i/n` (0 <= i < n), chosen by a stable hash of the account SID: n workers given the same configs split them")
 	debug := fs.Bool("debug", false, "log DEBUG messages")
 	if code, done := parseFlags(fs, args, sys, 0); done {
 		return code
@@ -309,19 +333,42 @@ func runSync(ctx context.Context, args []string, sys IO) int {
 		fmt.Fprintf(sys.Stderr, "twilio-elt sync: %s\n", oneLine(err))
 		return 1
 	}
-	if *configPath == "" {
+	if len(configs) == 0 {
 		return fail(errors.New("--config is required (twilio-elt connect writes one)"))
 	}
-	b, err := os.ReadFile(*configPath)
-	if err != nil {
-		return fail(fmt.Errorf("cannot read config file: %w", err))
+	if *maxRequests < 1 || *parallel < 0 {
+		usageError(sys.Stderr, "sync", "--max-requests must be at least 1, and --parallel at least 0")
+		return 2
 	}
-	cfg, err := spec.Load(b, sys.Now())
+	sh, err := parseShard(*shardFlag)
 	if err != nil {
-		return fail(fmt.Errorf("config file %s is invalid: %w", *configPath, err))
+		usageError(sys.Stderr, "sync", err.Error())
+		return 2
 	}
-	log := newStderrLogger(protocol.NewRedactor(cfg.Secrets()...).Writer(sys.Stderr), *debug)
-	if _, err := syncInto(ctx, cfg, df, sys, log); err != nil {
+	jobs, err := loadJobs(configs, sys.Now())
+	if err != nil {
+		return fail(err)
+	}
+	all := len(jobs)
+	jobs = slices.DeleteFunc(jobs, func(j syncJob) bool { return !sh.has(j.cfg.AccountSID) })
+	if *shardFlag != "" {
+		fmt.Fprintf(sys.Stderr, "twilio-elt sync: shard %s: %d of %d accounts\n", *shardFlag, len(jobs), all)
+		if len(jobs) == 0 {
+			return 0
+		}
+	}
+	var secrets []string
+	for _, j := range jobs {
+		secrets = append(secrets, j.cfg.Secrets()...)
+	}
+	log := newStderrLogger(protocol.NewRedactor(secrets...).Writer(sys.Stderr), *debug)
+	if len(configs) == 1 && all == 1 && jobs[0].path == configs[0] {
+		if _, err := syncInto(ctx, jobs[0].cfg, df, sys, log); err != nil {
+			return fail(err)
+		}
+		return 0
+	}
+	if err := syncMany(ctx, jobs, df, sys, log, *maxRequests, *parallel); err != nil {
 		return fail(err)
 	}
 	return 0
@@ -351,9 +398,9 @@ func syncInto(ctx context.Context, cfg spec.Config, df destFlags, sys IO, log *s
 
 	runID := raw.RunID(sys.Now())
 	fresh := df.fresh(runID)
-	od, err := df.open(ctx)
+	od, err := df.open(ctx, sys.Stderr)
 	if err != nil {
-		fresh.undo(log)
+		fresh.undoUnlessLocked(err, log)
 		return syncResult{}, err
 	}
 	defer od.close()
@@ -411,6 +458,7 @@ func runVerify(ctx context.Context, args []string, sys IO) int {
 	df := addDestFlags(fs, "twilio.duckdb", false)
 	from := fs.String("from", "", "first day to check, `YYYY-MM-DD` (default: the first loaded)")
 	to := fs.String("to", "", "last day to check, `YYYY-MM-DD` (default: the last loaded)")
+	account := fs.String("account", "", "check only the billing (main) account `SID` AC…, its subaccounts included (default: every account, summed per billing account)")
 	if code, done := parseFlags(fs, args, sys, 0); done {
 		return code
 	}
@@ -435,14 +483,17 @@ func runVerify(ctx context.Context, args []string, sys IO) int {
 			return fail(fmt.Errorf("no DuckDB warehouse at %s: %w", *df.path, err))
 		}
 	}
-	od, err := df.open(ctx)
+	od, err := df.open(ctx, sys.Stderr)
 	if err != nil {
 		return fail(err)
 	}
 	defer od.close()
-	r, err := costmodel.Verify(ctx, od.query, days[0], days[1])
+	r, err := costmodel.VerifyAccount(ctx, od.query, days[0], days[1], *account)
 	if err != nil {
 		return fail(err)
+	}
+	if *account != "" && r.Days == 0 {
+		return fail(fmt.Errorf("no account-day is billed to %s in these days: is it loaded, and a main account (a subaccount's cost is its main account's)?", *account))
 	}
 	if err := r.Write(sys.Stdout); err != nil {
 		return fail(err)
@@ -470,7 +521,7 @@ func runRebuildCosts(ctx context.Context, args []string, sys IO) int {
 			return fail(fmt.Errorf("no DuckDB warehouse at %s: %w", *df.path, err))
 		}
 	}
-	od, err := df.open(ctx)
+	od, err := df.open(ctx, sys.Stderr)
 	if err != nil {
 		return fail(err)
 	}

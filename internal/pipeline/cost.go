@@ -56,24 +56,36 @@ func (c *costState) touch(k costmodel.DayKey) { c.touched[k] = true }
 
 func (c *costState) pending() bool { return len(c.touched) > 0 || len(c.renames) > 0 }
 
-// accounts takes the run's accounts records: an account whose name
-// changed has its cost rows renamed.
-func (c *costState) accounts(recs []transforms.AccountName) {
+// accounts takes the run's accounts records, loaded by main account
+// main: an account whose name changed has its cost rows renamed.
+func (c *costState) accounts(recs []transforms.AccountName, main string) {
 	if c.names == nil {
 		c.names = costmodel.Accounts{}
 	}
 	for _, a := range recs {
 		c.listed[a.SID] = true
-		c.rename(a.SID, costmodel.Account{Name: a.Name, Parent: a.Parent})
+		known := c.names[a.SID]
+		if a.Name == "" && known.Name != "" && a.Parent == known.Parent {
+			// A record that names nothing (the configured account of a
+			// Standard API key, which Twilio does not describe) keeps the
+			// name another connection's record gave the account.
+			a.Name = known.Name
+		}
+		c.rename(a.SID, costmodel.Account{Name: a.Name, Parent: a.Parent, Main: main})
 	}
 }
 
-// accountsEnded is called when the accounts stream ended: its table was
-// replaced, and cost rows of accounts no longer listed go back to the
-// account's SID for a name.
-func (c *costState) accountsEnded() {
+// accountsEnded is called when the accounts stream of main account main
+// ended: its rows of twilio_accounts (and the unscoped ones) were
+// replaced, and cost rows of those accounts it no longer lists go back to
+// the account's SID for a name. Accounts of other main accounts keep
+// theirs; with no main account, the table was replaced whole.
+func (c *costState) accountsEnded(main string) {
 	for _, sid := range slices.Sorted(maps.Keys(c.names)) {
-		if !c.listed[sid] {
+		if c.listed[sid] {
+			continue
+		}
+		if m := c.names[sid].Main; main == "" || m == main || m == "" {
 			c.rename(sid, costmodel.Account{})
 			delete(c.names, sid)
 		}

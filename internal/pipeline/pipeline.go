@@ -60,9 +60,24 @@ type Archive interface {
 type Options struct {
 	// KeepZeroRows keeps usage rows whose count, usage and price are all zero.
 	KeepZeroRows bool
-	// MainAccountSID is the billing account of usage whose account is not
-	// among the run's accounts records.
+	// MainAccountSID is the main account of the connection the messages
+	// come from (sync: the config's account_sid; load: --account-sid):
+	// the states and the full-refresh tables (twilio_accounts,
+	// twilio_sims) the run stores are its, and it bills usage whose
+	// account is not among the run's accounts records. Empty: the first
+	// accounts record with is_main names it; with neither, the run stores
+	// them unscoped, as a warehouse of one account had them (a full-refresh
+	// table is then replaced whole), so loading several connections into
+	// one warehouse needs the accounts stream or MainAccountSID.
 	MainAccountSID string
+	// Prepared: Prepare has readied the destination; the run does not
+	// again.
+	Prepared bool
+	// Listed holds the accounts that other connections of the same run
+	// listed (a multi-account sync), by SID: with the warehouse's
+	// (Accounts), their names and parents name and bill a subaccount read
+	// through its own connection, whose credentials cannot describe it.
+	Listed costmodel.Accounts
 	// MaxRows bounds a batch (rows over all tables): a STATE ends a
 	// batch of MaxRows rows, and 2 × MaxRows rows end one anywhere;
 	// default 32768.
@@ -159,6 +174,8 @@ type Loader struct {
 	// failedStreams holds the streams a record that cannot be stored
 	// ended, with its error.
 	failedStreams map[string]error
+	// warnedUnscoped: the run said that its main account is unknown.
+	warnedUnscoped bool
 }
 
 // flight is a batch committing in the background while the next one is
@@ -182,12 +199,19 @@ func NewLoader(dest Store, opts Options) *Loader {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	parents := map[string]string{}
+	for sid, a := range opts.Accounts {
+		if a.Parent != "" {
+			parents[sid] = a.Parent
+		}
+	}
 	return &Loader{
 		dest: dest,
 		opts: opts,
 		norm: transforms.NewNormalizer(transforms.Options{
 			KeepZeroRows:   opts.KeepZeroRows,
 			MainAccountSID: opts.MainAccountSID,
+			Parents:        parents,
 		}),
 		groups:        newTracker(),
 		states:        map[string]json.RawMessage{},
@@ -265,7 +289,7 @@ func (l *Loader) handle(ctx context.Context, m protocol.Message) error {
 			// replaced by nothing.
 			l.see(s, transforms.GroupKey{Stream: m.Stream})
 			if slices.ContainsFunc(s.Tables, func(t warehouse.Table) bool { return t.Name == connector.AccountsTable }) {
-				l.cost.accountsEnded()
+				l.cost.accountsEnded(l.norm.Main())
 			}
 		}
 		l.states[m.Stream] = m.Data
@@ -349,11 +373,15 @@ func (l *Loader) count(s *connector.Stream, k transforms.GroupKey) {
 func (l *Loader) see(s *connector.Stream, k transforms.GroupKey) {
 	if s.Replace == connector.ReplaceSnapshot {
 		whole := transforms.GroupKey{Stream: k.Stream}
-		switch {
-		case l.groups.firstSight(whole):
-			l.replace = append(l.replace, s.Groups(whole)...)
+		main := l.norm.Main()
+		if l.groups.firstSight(whole) {
+			l.replace = append(l.replace, s.SnapshotGroups(main)...)
 			l.batch[whole] = true
-		case !l.batch[whole] && k.SID != "":
+		}
+		// A record replaces its key: one another connection stored (a
+		// subaccount also connected on its own) is stored once. A batch
+		// that replaces the table whole needs no more.
+		if k.SID != "" && (main != "" || !l.batch[whole]) {
 			l.replace = append(l.replace, s.Groups(k)...)
 		}
 		return
@@ -471,7 +499,7 @@ func (l *Loader) commit(ctx context.Context) error {
 	for _, w := range l.norm.TakeWarnings() {
 		l.opts.Log.Warn(w)
 	}
-	l.cost.accounts(l.norm.TakeAccounts())
+	l.cost.accounts(l.norm.TakeAccounts(), l.norm.Main())
 	if l.norm.Rows() == 0 && len(l.replace) == 0 && len(l.pending) == 0 && !l.cost.pending() {
 		return nil
 	}
@@ -484,7 +512,13 @@ func (l *Loader) commit(ctx context.Context) error {
 		return fmt.Errorf("load: %w", err)
 	}
 	l.superseded += l.norm.Superseded()
-	b := warehouse.Batch{Replace: l.replace, Rows: rows, States: l.states}
+	b := warehouse.Batch{Replace: l.replace, Rows: rows, States: l.states, Account: l.norm.Main()}
+	if len(b.States) > 0 && b.Account == "" && !l.warnedUnscoped {
+		l.warnedUnscoped = true
+		l.opts.Log.Warn("the main account of this input is unknown (no --account-sid, and no accounts record with is_main came first): " +
+			"its stream states and full-refresh tables are stored unscoped, as a warehouse of one Twilio account has them; " +
+			"to load several accounts into one warehouse, include the accounts stream or give --account-sid")
+	}
 	if err := l.cost.attribute(&b, now); err != nil {
 		for _, r := range rows {
 			r.Release()

@@ -221,7 +221,7 @@ func TestMalformedRecordFailsItsStreamOnly(t *testing.T) {
 			t.Errorf("%s holds %v rows (%v), want %s", table, rows, err, want)
 		}
 	}
-	if states, _ := dest.States(context.Background()); states["usage_records"] != nil {
+	if states, _ := dest.States(context.Background(), ""); states["usage_records"] != nil {
 		t.Errorf("the failed stream's state was stored: %s", states["usage_records"])
 	}
 }
@@ -286,5 +286,54 @@ func TestTrackerDays(t *testing.T) {
 	want := []bool{true, false, true, true, false, true, false, false, true, true, true}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("firstSight (-want +got):\n%s", diff)
+	}
+}
+
+// TestSubaccountOnItsOwnKeyIsBilledToItsKnownParent loads the messages
+// of a parent's connection, then those of its subaccount connected with
+// its own Standard key (Twilio does not describe the account to such a
+// key: its accounts record has no owner): the subaccount keeps its
+// parent as billing account, and its usage is stored once.
+func TestSubaccountOnItsOwnKeyIsBilledToItsKnownParent(t *testing.T) {
+	const parent, sub = "AC00000000000000000000000000000010", "AC00000000000000000000000000000011"
+	account := func(sid, owner string, isMain bool) string {
+		o := "null"
+		if owner != "" {
+			o = `"` + owner + `"`
+		}
+		return fmt.Sprintf(`{"type":"RECORD","record":{"stream":"accounts","data":{"sid":"%s","owner_account_sid":%s,"is_main":%t},"emitted_at":1767225600000}}`, sid, o, isMain)
+	}
+	subUsage := strings.ReplaceAll(usage("2026-01-01", "totalprice", "3"), acA, sub)
+	parentConn := strings.Join([]string{account(parent, parent, true), account(sub, parent, false), stateMsg("accounts", "x"), subUsage, stateMsg("usage_records", "c1")}, "\n")
+	subConn := strings.Join([]string{account(sub, "", true), stateMsg("accounts", "x"), subUsage, stateMsg("usage_records", "c1")}, "\n")
+
+	ctx := context.Background()
+	d, err := duckdb.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, in := range []string{parentConn, subConn} {
+		if _, err := Load(ctx, strings.NewReader(in), d, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(table string, cols ...string) [][]string {
+		t.Helper()
+		rows, err := d.ReadStrings(ctx, table, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	if diff := cmp.Diff([][]string{{parent, "NULL", "true", parent}, {sub, parent, "false", sub}},
+		read("twilio_accounts", "account_sid", "parent_account_sid", "is_main", "main_account_sid")); diff != "" {
+		t.Errorf("twilio_accounts (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([][]string{{sub, parent, "3.000000000"}}, read(transforms.UsageDaily, "account_sid", "billing_account_sid", "price")); diff != "" {
+		t.Errorf("usage (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([][]string{{sub, parent}}, read(costmodel.Reconciliation, "account_sid", "billing_account_sid")); diff != "" {
+		t.Errorf("reconciliation (-want +got):\n%s", diff)
 	}
 }

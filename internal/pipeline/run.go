@@ -29,7 +29,7 @@ type Destination interface {
 	Store
 	Setup(ctx context.Context, tables []warehouse.Table) error
 	CreateViews(ctx context.Context, views []warehouse.View) error
-	States(ctx context.Context) (map[string]json.RawMessage, error)
+	States(ctx context.Context, account string) (map[string]json.RawMessage, error)
 	Meta(ctx context.Context) (map[string]string, error)
 }
 
@@ -192,7 +192,7 @@ func SyncWith(ctx context.Context, src Source, dest Destination, opts Options, s
 	if err := setup(ctx, dest, &opts); err != nil {
 		return Stats{}, err
 	}
-	stored, err := dest.States(ctx)
+	stored, err := dest.States(ctx, opts.MainAccountSID)
 	if err != nil {
 		return Stats{}, err
 	}

@@ -27,25 +27,39 @@ func Tables() []warehouse.Table {
 	return out
 }
 
-// setup readies dest for a run: it creates the tables and the cost
-// model's views, brings the cost tables up to this version (see
-// migrateCosts) and sets opts.Accounts to the accounts already loaded.
+// setup readies dest for a run (Prepare, unless opts.Prepared) and sets
+// opts.Accounts to the accounts already loaded.
 func setup(ctx context.Context, dest Destination, opts *Options) error {
+	if !opts.Prepared {
+		if err := Prepare(ctx, dest, *opts); err != nil {
+			return err
+		}
+	}
+	accounts, err := costmodel.ReadAccounts(ctx, dest)
+	if err != nil {
+		return err
+	}
+	for sid, a := range opts.Listed {
+		if _, ok := accounts[sid]; !ok {
+			accounts[sid] = a
+		}
+	}
+	opts.Accounts = accounts
+	return nil
+}
+
+// Prepare readies dest for runs: it creates the tables and the cost
+// model's views, and brings the cost tables up to this version (see
+// migrateCosts). Runs that share dest (a multi-account sync) call it once
+// and set Options.Prepared.
+func Prepare(ctx context.Context, dest Destination, opts Options) error {
 	if err := dest.Setup(ctx, Tables()); err != nil {
 		return err
 	}
 	if err := dest.CreateViews(ctx, costmodel.Views()); err != nil {
 		return err
 	}
-	if err := migrateCosts(ctx, dest, *opts, false); err != nil {
-		return err
-	}
-	accounts, err := costmodel.ReadAccounts(ctx, dest)
-	if err != nil {
-		return err
-	}
-	opts.Accounts = accounts
-	return nil
+	return migrateCosts(ctx, dest, opts, false)
 }
 
 // migrateCosts brings the cost tables and the category taxonomy up to

@@ -90,7 +90,7 @@ func TestSyncReadLoadAndRawAgree(t *testing.T) {
 		t.Fatalf("first sync loaded too little to prove anything: %+v", stats)
 	}
 	once := checksums(t, synced)
-	states, err := synced.States(ctx)
+	states, err := synced.States(ctx, cfg.AccountSID)
 	if err != nil || len(states) != len(connector.Streams()) {
 		t.Fatalf("states after a sync: %v, %v; want one per stream", states, err)
 	}
@@ -138,11 +138,11 @@ func TestSyncReadLoadAndRawAgree(t *testing.T) {
 	}
 	// The rebuild restores the states of the last run, so the next sync
 	// goes on from there instead of reading everything again.
-	wantStates, err := synced.States(ctx)
+	wantStates, err := synced.States(ctx, cfg.AccountSID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gotStates, err := rebuilt.States(ctx)
+	gotStates, err := rebuilt.States(ctx, cfg.AccountSID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,6 +108,10 @@ type Options struct {
 	// MaxConcurrency caps the requests in flight; default 8. 429s lower
 	// the cap for a while (limiter.go).
 	MaxConcurrency int
+	// Shared, when set, is a cap on requests in flight that this client
+	// shares with others (several accounts synced at once): a request
+	// takes one of the client's own slots, then one of Shared's.
+	Shared *Limit
 	// The retry budget (see the package documentation). MaxAttempts
 	// bounds the tries of one request (default 10). BaseBackoff is the
 	// first wait's interval (default 500ms), doubling up to MaxBackoff
@@ -168,6 +172,7 @@ func New(opts Options) (*Client, error) {
 		limit: newLimiter(slots, func(n int) {
 			log.Info("Twilio answered 429 (too many requests): lowering the requests in flight", "max_in_flight", n)
 		}),
+		shared:         opts.Shared,
 		bodies:         make(chan []byte, slots),
 		attemptTimeout: orDefault(opts.RequestTimeout, defaultRequestTimeout),
 		headerTimeout:  orDefault(opts.HeaderTimeout, defaultHeaderTimeout),
@@ -187,6 +192,33 @@ func New(opts Options) (*Client, error) {
 		},
 		log: log,
 	}, nil
+}
+
+// Limit caps the requests in flight of every client given it as
+// Options.Shared.
+type Limit struct{ slots chan struct{} }
+
+// NewLimit returns a cap of n requests in flight (n < 1 means 1).
+func NewLimit(n int) *Limit { return &Limit{slots: make(chan struct{}, max(n, 1))} }
+
+// acquire takes a slot of l, or fails when ctx ends first. A nil l has
+// no cap.
+func (l *Limit) acquire(ctx context.Context) error {
+	if l == nil {
+		return nil
+	}
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *Limit) release() {
+	if l != nil {
+		<-l.slots
+	}
 }
 
 func orDefault[T comparable](v, def T) T {

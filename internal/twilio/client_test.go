@@ -639,7 +639,29 @@ func TestIllegalPasswordNeverSent(t *testing.T) {
 }
 
 func TestConcurrencyCap(t *testing.T) {
-	const limit, calls = 3, 20
+	t.Run("one client", func(t *testing.T) {
+		checkCap(t, 3, func(srv *httptest.Server) []*twilio.Client {
+			return []*twilio.Client{newClient(t, srv, func(o *twilio.Options) { o.MaxConcurrency = 3 })}
+		})
+	})
+	// Clients of several accounts, each with its own cap of 3, share a
+	// cap of 4.
+	t.Run("shared by three clients", func(t *testing.T) {
+		checkCap(t, 4, func(srv *httptest.Server) []*twilio.Client {
+			shared := twilio.NewLimit(4)
+			var out []*twilio.Client
+			for range 3 {
+				out = append(out, newClient(t, srv, func(o *twilio.Options) { o.MaxConcurrency, o.Shared = 3, shared }))
+			}
+			return out
+		})
+	})
+}
+
+// checkCap makes 20 requests at once with each client newClients returns
+// and checks that exactly limit of them were in flight at most.
+func checkCap(t *testing.T, limit int64, newClients func(*httptest.Server) []*twilio.Client) {
+	const calls = 20
 	var inFlight, maxInFlight atomic.Int64
 	// gate holds the first requests until one more than the cap is in
 	// flight (the cap is broken) or, once the cap is reached, for a short
@@ -671,15 +693,17 @@ func TestConcurrencyCap(t *testing.T) {
 		write(t, w, ok(accountBody))
 	}))
 	t.Cleanup(srv.Close)
-	c := newClient(t, srv, func(o *twilio.Options) { o.MaxConcurrency = limit })
+	clients := newClients(srv)
 
 	var wg sync.WaitGroup
-	errs := make(chan error, calls)
-	for range calls {
-		wg.Go(func() {
-			_, err := c.Account(t.Context(), testAccount)
-			errs <- err
-		})
+	errs := make(chan error, calls*len(clients))
+	for _, c := range clients {
+		for range calls {
+			wg.Go(func() {
+				_, err := c.Account(t.Context(), testAccount)
+				errs <- err
+			})
+		}
 	}
 	wg.Wait()
 	close(errs)
@@ -691,8 +715,10 @@ func TestConcurrencyCap(t *testing.T) {
 	if got := maxInFlight.Load(); got != limit {
 		t.Errorf("most requests in flight = %d, want %d", got, limit)
 	}
-	if st := c.Stats(); st.Requests != calls {
-		t.Errorf("Stats().Requests = %d, want %d", st.Requests, calls)
+	for _, c := range clients {
+		if st := c.Stats(); st.Requests != calls {
+			t.Errorf("Stats().Requests = %d, want %d", st.Requests, calls)
+		}
 	}
 }
 

@@ -27,6 +27,7 @@ type transport struct {
 	next           http.RoundTripper
 	origin         *url.URL // nil: requests go where twilio-go sends them
 	limit          *limiter
+	shared         *Limit      // nil: none
 	bodies         chan []byte // response buffers to reuse, up to one per slot
 	attemptTimeout time.Duration
 	headerTimeout  time.Duration
@@ -71,6 +72,10 @@ func (t *transport) attempt(ctx context.Context, req *http.Request) (*http.Respo
 		return nil, err
 	}
 	defer t.releaseSlot()
+	if err := t.shared.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer t.shared.release()
 	t.requests.Add(1)
 	t.inFlight.Add(1)
 	defer t.inFlight.Add(-1)

@@ -137,6 +137,12 @@ func (s *Server) authenticate(r *http.Request) (principal, bool) {
 	main := s.accounts[0]
 	for _, k := range s.keys {
 		if user == k.sid && equal(pass, k.secret) {
+			if k.account != nil {
+				if k.account.Status != "active" {
+					return principal{}, false
+				}
+				return principal{account: k.account, standardKey: k.standard}, true
+			}
 			return principal{account: main, isMain: true, standardKey: k.standard}, true
 		}
 	}

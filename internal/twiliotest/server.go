@@ -3,6 +3,7 @@ package twiliotest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -76,6 +77,7 @@ type account struct {
 type apiKey struct {
 	sid, secret string
 	standard    bool
+	account     *account // whose key: nil is the main account
 }
 
 // Server is a Twilio emulator. Create one with New or NewTestServer.
@@ -169,6 +171,13 @@ func New(opts Options) *Server {
 	}
 	s.sumSubaccounts()
 	s.generateSIMs(opts.Seed, opts.SIMs)
+	// A Standard key per subaccount, derived from the subaccount alone
+	// (not from the random stream, which the data above follows).
+	for _, a := range s.accounts[1:] {
+		sid := sha256.Sum256([]byte("standard key of " + a.SID))
+		secret := sha256.Sum256([]byte("secret of " + a.AuthToken))
+		s.keys = append(s.keys, apiKey{sid: "SK" + hex.EncodeToString(sid[:16]), secret: hex.EncodeToString(secret[:16]), standard: true, account: a})
+	}
 	return s
 }
 
@@ -262,6 +271,19 @@ func (s *Server) MainAPIKey() (sid, secret string) { return s.keys[0].sid, s.key
 // StandardAPIKey returns a Standard API key of the main account: it may read
 // usage and wireless resources but not Account resources (401, code 20003).
 func (s *Server) StandardAPIKey() (sid, secret string) { return s.keys[1].sid, s.keys[1].secret }
+
+// SubaccountStandardAPIKey returns a Standard API key of subaccount sid
+// (ok false when there is none): it may read that subaccount's usage, as
+// when an organization connects a subaccount on its own, but not Account
+// resources.
+func (s *Server) SubaccountStandardAPIKey(sid string) (keySID, secret string, ok bool) {
+	for _, k := range s.keys {
+		if k.account != nil && k.account.SID == sid {
+			return k.sid, k.secret, true
+		}
+	}
+	return "", "", false
+}
 
 // ConnectorConfig returns connector configuration for the main account:
 // a JSON object with account_sid, auth_token, base_url and start_date (the

@@ -24,9 +24,11 @@ type Day struct {
 
 // Account is what attribution needs to know of an account: the name
 // people know it by (its display name, else Twilio's friendly name) and
-// its parent, the account billed for it ("" for a main account).
+// its parent, the account billed for it ("" for a main account). Main is
+// the main account of the connection that loaded it (twilio_accounts'
+// main_account_sid; "" when unscoped): attribution does not read it.
 type Account struct {
-	Name, Parent string
+	Name, Parent, Main string
 }
 
 // Accounts looks accounts up by SID.

@@ -174,13 +174,13 @@ func ReadDays(ctx context.Context, s Scanner, keys []DayKey) (map[DayKey][]Usage
 // ReadAccounts returns what attribution needs of the accounts in
 // twilio_accounts.
 func ReadAccounts(ctx context.Context, s Scanner) (Accounts, error) {
-	q, err := s.Dialect().Render(`SELECT account_sid, parent_account_sid, display_name, friendly_name FROM {{table "twilio_accounts"}}`)
+	q, err := s.Dialect().Render(`SELECT account_sid, parent_account_sid, display_name, friendly_name, main_account_sid FROM {{table "twilio_accounts"}}`)
 	if err != nil {
 		return nil, err
 	}
 	out := Accounts{}
 	err = s.QueryEach(ctx, q, func(row []sql.NullString) error {
-		out[row[0].String] = Account{Parent: row[1].String, Name: cmp.Or(row[2].String, row[3].String)}
+		out[row[0].String] = Account{Parent: row[1].String, Name: cmp.Or(row[2].String, row[3].String), Main: row[4].String}
 		return nil
 	})
 	if err != nil {

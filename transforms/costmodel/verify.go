@@ -31,6 +31,23 @@ type Report struct {
 	// Assumed says, per roll-up whose children the shipped table assumes
 	// (the reference leaves them unknown), whether the data supports it.
 	Assumed []AssumedRollup
+	// Account, when set, is the billing (main) account checked: its
+	// account-days and its subaccounts'.
+	Account string
+	// Billing sums the check per billing account and currency, by
+	// billing account SID.
+	Billing []BillingSummary
+}
+
+// BillingSummary is the check of one billing (main) account's
+// account-days in one currency.
+type BillingSummary struct {
+	SID, Name, Currency string
+	// Days, Failed and NoTotal count its account-days: all, those that
+	// do not reconcile, those without a totalprice row.
+	Days, Failed, NoTotal int
+	// Totalprice is the sum of its account-days' totalprice, exact.
+	Totalprice string
 }
 
 // Failure is an account-day that does not reconcile.
@@ -72,8 +89,20 @@ const Tolerance = "0.01"
 // inclusive; zero values leave that end open) and the evidence on the
 // assumed roll-ups.
 func Verify(ctx context.Context, q Querier, from, to time.Time) (Report, error) {
-	r := Report{From: from, To: to}
+	return VerifyAccount(ctx, q, from, to, "")
+}
+
+// VerifyAccount is Verify of one billing (main) account's account-days
+// (its own and its subaccounts'); account "" checks every account.
+func VerifyAccount(ctx context.Context, q Querier, from, to time.Time, account string) (Report, error) {
+	r := Report{From: from, To: to, Account: account}
 	var where []string
+	if account != "" {
+		if !validSID(account) {
+			return r, fmt.Errorf("verify: account %q is not an Account SID (AC followed by 32 hexadecimal digits)", account)
+		}
+		where = append(where, fmt.Sprintf("billing_account_sid = '%s'", account))
+	}
 	if !from.IsZero() {
 		where = append(where, fmt.Sprintf("usage_date >= DATE '%s'", from.Format(time.DateOnly)))
 	}
@@ -107,6 +136,28 @@ ORDER BY usage_date, account_sid`)
 				Rollup: row[5], Excess: trimDecimal(row[6]), Totalprice: trimDecimal(row[7]), Unattributed: trimDecimal(row[8]),
 			})
 		}
+	}
+	// Per billing account.
+	rows, err = query(ctx, q, `
+SELECT COALESCE(r.billing_account_sid, ''), COALESCE(MAX(COALESCE(a.display_name, a.friendly_name)), ''), COALESCE(r.currency, ''),
+       COUNT(*),
+       SUM(CASE WHEN r.status IN ('rollup_exceeded', 'over_total') THEN 1 ELSE 0 END),
+       SUM(CASE WHEN r.status = 'no_totalprice' THEN 1 ELSE 0 END),
+       CAST(COALESCE(SUM(r.totalprice), 0) AS {{string}})
+FROM {{table "twilio_reconciliation"}} r
+LEFT JOIN {{table "twilio_accounts"}} a ON a.account_sid = r.billing_account_sid
+WHERE `+strings.ReplaceAll(strings.ReplaceAll(cond, "usage_date", "r.usage_date"), "billing_account_sid", "r.billing_account_sid")+`
+GROUP BY 1, 3
+ORDER BY 1, 3`)
+	if err != nil {
+		return r, err
+	}
+	for _, row := range rows {
+		b := BillingSummary{SID: row[0], Name: row[1], Currency: row[2], Totalprice: trimDecimal(row[6])}
+		b.Days, _ = strconv.Atoi(row[3])
+		b.Failed, _ = strconv.Atoi(row[4])
+		b.NoTotal, _ = strconv.Atoi(row[5])
+		r.Billing = append(r.Billing, b)
 	}
 	// The assumed roll-ups' evidence: one pass over the usage rows of
 	// those roll-ups and their children, on the days checked.
@@ -175,7 +226,28 @@ func (r Report) Write(w io.Writer) error {
 	if !r.From.IsZero() || !r.To.IsZero() {
 		span = fmt.Sprintf("%s to %s", dateOr(r.From, "the first day"), dateOr(r.To, "the last day"))
 	}
-	fmt.Fprintf(&b, "Reconciliation of %d account-days (%s) against Twilio's totalprice:\n", r.Days, span)
+	of := ""
+	if r.Account != "" {
+		of = " of billing account " + r.Account
+	}
+	fmt.Fprintf(&b, "Reconciliation of %d account-days%s (%s) against Twilio's totalprice:\n", r.Days, of, span)
+	if len(r.Billing) > 0 {
+		fmt.Fprintf(&b, "  by billing account (its subaccounts included):\n")
+		for _, s := range r.Billing {
+			status := "ok"
+			if s.Failed > 0 {
+				status = fmt.Sprintf("FAILED on %d", s.Failed)
+			}
+			name := s.SID
+			if s.Name != "" {
+				name += " (" + s.Name + ")"
+			}
+			if s.SID == "" {
+				name = "(no billing account)"
+			}
+			fmt.Fprintf(&b, "    %-60s %6d account-days  %-14s totalprice %s %s\n", name, s.Days, status, s.Totalprice, s.Currency)
+		}
+	}
 	if r.OK() {
 		fmt.Fprintf(&b, "  ok: every roll-up covers its children and attributed cost stays within totalprice (tolerance %s)\n", Tolerance)
 	} else {
@@ -207,4 +279,17 @@ func dateOr(t time.Time, s string) string {
 		return s
 	}
 	return t.Format(time.DateOnly)
+}
+
+// validSID reports whether s is an Account SID: it is put in SQL text.
+func validSID(s string) bool {
+	if len(s) != 34 || !strings.HasPrefix(s, "AC") {
+		return false
+	}
+	for _, c := range s[2:] {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
 }

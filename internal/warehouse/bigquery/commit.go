@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,7 +43,7 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) error {
 		}
 	}
 	slices.Sort(names)
-	if len(names) == 0 && len(b.Replace) == 0 && len(b.States) == 0 && len(b.Updates) == 0 && len(b.Meta) == 0 {
+	if len(names) == 0 && len(b.Replace) == 0 && len(b.Deletes) == 0 && len(b.ForgetStates) == 0 && len(b.States) == 0 && len(b.Updates) == 0 && len(b.Meta) == 0 {
 		return nil
 	}
 
@@ -77,12 +78,16 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) error {
 		stages = append(stages, &staged{table: t, schema: schema, file: file})
 	}
 	for _, g := range b.Replace {
-		fmt.Fprintf(h, "replace %s %d", g.Table, len(g.Values))
+		fmt.Fprintf(h, "replace %s %q %d", g.Table, g.Columns, len(g.Values))
 		for _, v := range g.Values {
 			fmt.Fprintf(h, " %T:%v", v, v)
 		}
 		h.Write([]byte{'\n'})
 	}
+	for _, del := range b.Deletes {
+		fmt.Fprintf(h, "delete %q\n", []string{del.Table, del.Column, del.Value})
+	}
+	fmt.Fprintf(h, "account %q forget %q\n", b.Account, b.ForgetStates)
 	streams := sortedKeys(b.States)
 	for _, s := range streams {
 		fmt.Fprintf(h, "state %q %d\n", s, len(b.States[s]))
@@ -129,12 +134,21 @@ func (d *Destination) commit(ctx context.Context, id string, stages []*staged, b
 	if err != nil {
 		return fmt.Errorf("commit batch %s: %w", id, err)
 	}
-	jobID := "twilio_elt_commit_" + id
-	q := d.client.Query(script)
-	q.Parameters = params
-	q.JobID = jobID
-	q.Location = d.opts.Location
-	if err := d.runJob(ctx, "commit transaction", jobID, q.Run); err != nil {
+	d.txMu.Lock()
+	err = retryConflicts(ctx, conflictTries, conflictBackoff, func(attempt int) error {
+		jobID := "twilio_elt_commit_" + id
+		if attempt > 0 {
+			jobID += "_c" + strconv.Itoa(attempt)
+			slog.InfoContext(ctx, "another process updated a table this batch writes: running its transaction again", "attempt", attempt+1, "job", jobID)
+		}
+		q := d.client.Query(script)
+		q.Parameters = params
+		q.JobID = jobID
+		q.Location = d.opts.Location
+		return d.runJob(ctx, "commit transaction", jobID, q.Run)
+	})
+	d.txMu.Unlock()
+	if err != nil {
 		return err
 	}
 	// The data is committed: a staging table left behind expires anyway.
@@ -184,7 +198,11 @@ func (d *Destination) script(b warehouse.Batch, stages []*staged, streams []stri
 	var sb strings.Builder
 	sb.WriteString("BEGIN TRANSACTION;\n")
 
-	deletes, err := groupDeletes(b.Replace, tables)
+	replace := slices.Clone(b.Replace)
+	for _, del := range b.Deletes {
+		replace = append(replace, del.Group())
+	}
+	deletes, err := groupDeletes(replace, tables)
 	if err != nil {
 		return "", nil, err
 	}
@@ -243,61 +261,87 @@ func (d *Destination) script(b warehouse.Batch, stages []*staged, streams []stri
 			quoteIdent(metaKeyCol), quoteIdent(metaValueCol), quoteIdent(stateUpdatedCol), strings.Join(values, ", "))
 	}
 
+	if len(b.ForgetStates) > 0 {
+		forget := make([]string, len(b.ForgetStates))
+		for i, acct := range b.ForgetStates {
+			forget[i] = p.add("f", paramKey{kind: "forget", value: acct}, acct)
+		}
+		fmt.Fprintf(&sb, "DELETE FROM %s WHERE %s IS NULL OR %s IN (%s);\n", d.tableRef(warehouse.StateTable),
+			quoteIdent(stateAccountCol), quoteIdent(stateAccountCol), strings.Join(forget, ", "))
+	}
 	if len(streams) > 0 {
 		state := d.tableRef(warehouse.StateTable)
+		// The account's rows, and the legacy (unscoped) rows it adopts.
+		acct, which := "NULL", quoteIdent(stateAccountCol)+" IS NULL"
+		if b.Account != "" {
+			acct = p.add("a", paramKey{kind: "account", value: b.Account}, b.Account)
+			which = fmt.Sprintf("(%s OR %s = %s)", which, quoteIdent(stateAccountCol), acct)
+		}
 		names := make([]string, len(streams))
 		values := make([]string, len(streams))
 		for i, s := range streams {
 			names[i] = p.add("s", paramKey{kind: "stream", value: s}, s)
 			v := p.add("v", paramKey{kind: "state", value: s}, string(b.States[s]))
-			values[i] = fmt.Sprintf("(%s, %s, CURRENT_TIMESTAMP())", names[i], v)
+			values[i] = fmt.Sprintf("(%s, %s, CURRENT_TIMESTAMP(), %s)", names[i], v, acct)
 		}
-		fmt.Fprintf(&sb, "DELETE FROM %s WHERE %s IN (%s);\n", state, quoteIdent(stateStreamCol), strings.Join(names, ", "))
-		fmt.Fprintf(&sb, "INSERT INTO %s (%s, %s, %s) VALUES %s;\n", state,
-			quoteIdent(stateStreamCol), quoteIdent(stateStateCol), quoteIdent(stateUpdatedCol), strings.Join(values, ", "))
+		fmt.Fprintf(&sb, "DELETE FROM %s WHERE %s IN (%s) AND %s;\n", state, quoteIdent(stateStreamCol), strings.Join(names, ", "), which)
+		fmt.Fprintf(&sb, "INSERT INTO %s (%s, %s, %s, %s) VALUES %s;\n", state,
+			quoteIdent(stateStreamCol), quoteIdent(stateStateCol), quoteIdent(stateUpdatedCol), quoteIdent(stateAccountCol), strings.Join(values, ", "))
 	}
 	sb.WriteString("COMMIT TRANSACTION;\n")
 	return sb.String(), p.params, nil
 }
 
-// tableDelete is the replaced groups of one table.
+// tableDelete is the replaced groups of one table over one set of
+// columns.
 type tableDelete struct {
 	table  warehouse.Table
+	cols   []string
 	all    bool
 	groups [][]any
 }
 
-// groupDeletes collects b.Replace per table (sorted, duplicates removed).
+// groupDeletes collects b.Replace per table and group columns (sorted,
+// duplicates removed). A whole-table group makes the table's other
+// deletes moot.
 func groupDeletes(replace []warehouse.Group, tables map[string]warehouse.Table) ([]*tableDelete, error) {
-	byTable := map[string]*tableDelete{}
+	byKey := map[string]*tableDelete{}
+	whole := map[string]bool{}
 	seen := map[string]bool{}
 	for _, g := range replace {
 		t, ok := tables[g.Table]
 		if !ok {
 			return nil, fmt.Errorf("replace group of table %s: table was not set up", g.Table)
 		}
-		if len(g.Values) != 0 && len(g.Values) != len(t.Group) {
-			return nil, fmt.Errorf("replace group of table %s: %d values for group columns %v", g.Table, len(g.Values), t.Group)
-		}
-		del := byTable[g.Table]
-		if del == nil {
-			del = &tableDelete{table: t}
-			byTable[g.Table] = del
+		cols := g.Cols(t)
+		if len(g.Values) != 0 && len(g.Values) != len(cols) {
+			return nil, fmt.Errorf("replace group of table %s: %d values for group columns %v", g.Table, len(g.Values), cols)
 		}
 		if len(g.Values) == 0 {
-			del.all = true
+			whole[g.Table] = true
+			byKey[g.Table] = &tableDelete{table: t, all: true}
 			continue
 		}
-		key := fmt.Sprintf("%s %#v", g.Table, g.Values)
+		k := g.Table + "\x00" + strings.Join(cols, "\x00")
+		del := byKey[k]
+		if del == nil {
+			del = &tableDelete{table: t, cols: cols}
+			byKey[k] = del
+		}
+		key := fmt.Sprintf("%s %q %#v", g.Table, cols, g.Values)
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
 		del.groups = append(del.groups, g.Values)
 	}
-	out := make([]*tableDelete, 0, len(byTable))
-	for _, name := range sortedKeys(byTable) {
-		out = append(out, byTable[name])
+	out := make([]*tableDelete, 0, len(byKey))
+	for _, k := range sortedKeys(byKey) {
+		del := byKey[k]
+		if whole[del.table.Name] && !del.all {
+			continue
+		}
+		out = append(out, del)
 	}
 	return out, nil
 }
@@ -310,36 +354,36 @@ func (del *tableDelete) where(p *paramSet) (string, error) {
 		return "TRUE", nil
 	}
 	t := del.table
-	types := make([]arrow.DataType, len(t.Group))
-	for i, c := range t.Group {
+	types := make([]arrow.DataType, len(del.cols))
+	for i, c := range del.cols {
 		f, ok := t.Schema.FieldsByName(c)
 		if !ok || len(f) == 0 {
 			return "", fmt.Errorf("table %s: group column %s is not in the schema", t.Name, c)
 		}
 		types[i] = f[0].Type
 	}
-	if len(t.Group) == 1 {
+	if len(del.cols) == 1 {
 		if cond, ok, err := del.inList(p, types[0]); ok || err != nil {
 			return cond, err
 		}
 	}
 	var prune []string
-	pruneCol := slices.Index(t.Group, t.PartitionBy)
+	pruneCol := slices.Index(del.cols, t.PartitionBy)
 	pruned := map[string]bool{}
 	ors := make([]string, 0, len(del.groups))
 	for _, g := range del.groups {
 		ands := make([]string, len(g))
 		for i, v := range g {
-			col := quoteIdent(t.Group[i])
+			col := quoteIdent(del.cols[i])
 			if v == nil {
 				ands[i] = col + " IS NULL"
 				continue
 			}
 			pv, err := paramValue(types[i], v)
 			if err != nil {
-				return "", fmt.Errorf("table %s group column %s: %w", t.Name, t.Group[i], err)
+				return "", fmt.Errorf("table %s group column %s: %w", t.Name, del.cols[i], err)
 			}
-			name := p.add("g", paramKey{kind: "group", col: t.Group[i], value: fmt.Sprint(pv)}, pv)
+			name := p.add("g", paramKey{kind: "group", col: del.cols[i], value: fmt.Sprint(pv)}, pv)
 			ands[i] = col + " = " + name
 			if i == pruneCol && !pruned[name] {
 				pruned[name] = true
@@ -372,7 +416,7 @@ func (del *tableDelete) inList(p *paramSet, t arrow.DataType) (cond string, ok b
 		}
 		values = append(values, v)
 	}
-	col := del.table.Group[0]
+	col := del.cols[0]
 	name := p.add("g", paramKey{kind: "groupset", col: col, value: strings.Join(values, "\x00")}, values)
 	return quoteIdent(col) + " IN UNNEST(" + name + ")", true, nil
 }
@@ -453,4 +497,45 @@ func checkRecordSchema(table, rec *arrow.Schema) error {
 		}
 	}
 	return nil
+}
+
+// A transaction aborted by another's concurrent update of the same table
+// is run again this many times in all, after growing delays: two
+// processes (or shards) loading one dataset commit to the same tables.
+const conflictTries = 8
+
+func conflictBackoff(attempt int) time.Duration {
+	d := time.Second << min(attempt, 5) // 1 s, 2 s, … 32 s
+	return d/2 + rand.N(d/2)
+}
+
+// retryConflicts runs run (attempt 0, 1, …) until it succeeds, fails for
+// another reason than a concurrent update, or has been tried tries times.
+// An aborted transaction changed nothing, so running it again is safe.
+func retryConflicts(ctx context.Context, tries int, backoff func(attempt int) time.Duration, run func(attempt int) error) error {
+	for attempt := 0; ; attempt++ {
+		err := run(attempt)
+		if err == nil || !isConcurrentUpdate(err) || attempt+1 >= tries {
+			return err
+		}
+		t := time.NewTimer(backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// isConcurrentUpdate reports whether err is BigQuery aborting a
+// transaction because another job changed a table it reads or writes:
+// "Transaction is aborted due to concurrent update against table …", or
+// "Could not serialize access to table … due to concurrent update".
+func isConcurrentUpdate(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "due to concurrent update") || strings.Contains(msg, "concurrent update against table")
 }

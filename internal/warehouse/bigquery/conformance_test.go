@@ -12,5 +12,9 @@ func TestConformance(t *testing.T) {
 	endpoint := emulatorEndpoint(t)
 	conformance.Run(t, func(t *testing.T) conformance.Destination {
 		return emulatorDestAt(t, endpoint, testDataset(t))
+	}, conformance.Skip{
+		Test: "SetupAddsTheColumnsATableGained",
+		Why: "the goccy bigquery-emulator records a patched table schema without adding the column to its storage, " +
+			"and runs no ALTER TABLE; BigQuery adds nullable columns through a schema patch (ensureTable)",
 	})
 }

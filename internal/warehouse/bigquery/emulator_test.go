@@ -2,9 +2,12 @@ package bigquery
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -217,7 +220,7 @@ func TestCrashBeforeCommitChangesNothing(t *testing.T) {
 			if diff := cmp.Diff(first, readUsage(t, d2)); diff != "" {
 				t.Errorf("usage after failed commit (-want +got):\n%s", diff)
 			}
-			states, err := d2.States(ctx)
+			states, err := d2.States(ctx, "")
 			if err != nil {
 				t.Fatalf("States: %v", err)
 			}
@@ -241,7 +244,7 @@ func TestStatesRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	dataset := testDataset(t)
 	d := emulatorDest(t, dataset)
-	got, err := d.States(ctx)
+	got, err := d.States(ctx, "")
 	if err != nil {
 		t.Fatalf("States of a new dataset: %v", err)
 	}
@@ -262,7 +265,7 @@ func TestStatesRoundTrip(t *testing.T) {
 			t.Fatalf("commit %d: %v", i, err)
 		}
 	}
-	got, err = emulatorDest(t, dataset).States(ctx)
+	got, err = emulatorDest(t, dataset).States(ctx, "")
 	if err != nil {
 		t.Fatalf("States: %v", err)
 	}
@@ -337,5 +340,71 @@ func TestSetupIsIdempotentAndShapesTables(t *testing.T) {
 	}
 	if _, err := d.client.Dataset(dataset).Table(warehouse.StateTable).Metadata(ctx); err != nil {
 		t.Errorf("state table: %v", err)
+	}
+}
+
+// TestTwoProcessesCommitAtOnce commits two accounts' batches at the same
+// time through two Destinations (two processes: their own clients and
+// run IDs) into one dataset, each batch replacing its account's groups
+// of the same table and storing its account's state: every commit
+// succeeds (a transaction aborted by the other's concurrent update is run
+// again, see retryConflicts) and the dataset holds both accounts' rows
+// and states.
+func TestTwoProcessesCommitAtOnce(t *testing.T) {
+	dataset := testDataset(t)
+	endpoint := emulatorEndpoint(t)
+	ctx := context.Background()
+	accounts := []string{"AC00000000000000000000000000000001", "AC00000000000000000000000000000002"}
+	const batches = 6
+	errs := make(chan error, len(accounts)*batches)
+	var wg sync.WaitGroup
+	for _, acct := range accounts {
+		d := emulatorDestAt(t, endpoint, dataset)
+		if err := d.Setup(ctx, testTables()); err != nil {
+			t.Fatal(err)
+		}
+		rows := make([]arrow.RecordBatch, batches)
+		for i := range batches {
+			rows[i] = usageRecord(t, usageRow{Date: fmt.Sprintf("2026-01-%02d", i+1), Account: acct, Category: "sms", Count: int64(i), Price: "0.0075"})
+		}
+		wg.Go(func() {
+			for i := range batches {
+				date := fmt.Sprintf("2026-01-%02d", i+1)
+				errs <- d.Commit(ctx, warehouse.Batch{
+					Replace: []warehouse.Group{usageGroup(t, acct, date)},
+					Rows:    map[string]arrow.RecordBatch{usageTable.Name: rows[i]},
+					Account: acct,
+					States:  map[string]json.RawMessage{"usage_records": json.RawMessage(fmt.Sprintf(`{"cursor":%q}`, date))},
+				})
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("commit: %v", err)
+		}
+	}
+	d := emulatorDestAt(t, endpoint, dataset)
+	for _, acct := range accounts {
+		st, err := d.States(ctx, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(st["usage_records"]), fmt.Sprintf(`{"cursor":"2026-01-%02d"}`, batches); got != want {
+			t.Errorf("state of %s = %s, want %s", acct, got, want)
+		}
+	}
+	var n int
+	err := d.QueryEach(ctx, "SELECT COUNT(*) FROM "+d.tableRef(usageTable.Name), func(row []sql.NullString) error {
+		_, err := fmt.Sscan(row[0].String, &n)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(accounts)*batches {
+		t.Errorf("%d usage rows, want %d", n, len(accounts)*batches)
 	}
 }

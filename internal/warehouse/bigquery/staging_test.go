@@ -2,7 +2,9 @@ package bigquery
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"strings"
 	"testing"
@@ -231,8 +233,8 @@ func TestScriptPrunesPartitionsWithParameters(t *testing.T) {
 		"DELETE FROM `p.d.accounts` WHERE TRUE;\n" +
 		"DELETE FROM `p.d.usage` WHERE `usage_date` IN (@g1, @g3) AND " +
 		"((`account_sid` = @g0 AND `usage_date` = @g1) OR (`account_sid` = @g2 AND `usage_date` = @g1) OR (`account_sid` = @g0 AND `usage_date` = @g3));\n" +
-		"DELETE FROM `p.d._twilio_elt_state` WHERE `stream` IN (@s4);\n" +
-		"INSERT INTO `p.d._twilio_elt_state` (`stream`, `state`, `updated_at`) VALUES (@s4, @v5, CURRENT_TIMESTAMP());\n" +
+		"DELETE FROM `p.d._twilio_elt_state` WHERE `stream` IN (@s4) AND `account_sid` IS NULL;\n" +
+		"INSERT INTO `p.d._twilio_elt_state` (`stream`, `state`, `updated_at`, `account_sid`) VALUES (@s4, @v5, CURRENT_TIMESTAMP(), NULL);\n" +
 		"COMMIT TRANSACTION;\n"
 	if diff := cmp.Diff(want, script); diff != "" {
 		t.Errorf("script (-want +got):\n%s", diff)
@@ -250,5 +252,76 @@ func TestScriptPrunesPartitionsWithParameters(t *testing.T) {
 		"v5": `{"c":1}`,
 	}, got); diff != "" {
 		t.Errorf("parameters (-want +got):\n%s", diff)
+	}
+}
+
+// A batch of a main account: its states replace the account's rows and
+// the legacy ones; groups over their own columns and deletes each get a
+// statement of their own, a whole-table group making the others moot.
+func TestScriptScopesStatesAndGroupsByAccount(t *testing.T) {
+	d := &Destination{project: "p", dataset: "d"}
+	tables := map[string]warehouse.Table{usageTable.Name: usageTable, accountsTable.Name: accountsTable}
+	b := warehouse.Batch{
+		Account: "ACmain",
+		Replace: []warehouse.Group{
+			{Table: usageTable.Name, Columns: []string{"account_sid"}, Values: []any{nil}},
+			{Table: accountsTable.Name, Columns: []string{"sid"}, Values: []any{"AC1"}},
+		},
+		Deletes: []warehouse.Delete{
+			{Table: usageTable.Name, Column: "account_sid", Value: "AC2"},
+			{Table: usageTable.Name, Column: "account_sid", Value: "AC3"},
+		},
+		States: map[string]json.RawMessage{"accounts": json.RawMessage(`{}`)},
+	}
+	script, _, err := d.script(b, nil, []string{"accounts"}, tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "BEGIN TRANSACTION;\n" +
+		"DELETE FROM `p.d.accounts` WHERE `sid` IN UNNEST(@g0);\n" +
+		"DELETE FROM `p.d.usage` WHERE ((`account_sid` IS NULL) OR (`account_sid` = @g1) OR (`account_sid` = @g2));\n" +
+		"DELETE FROM `p.d._twilio_elt_state` WHERE `stream` IN (@s4) AND (`account_sid` IS NULL OR `account_sid` = @a3);\n" +
+		"INSERT INTO `p.d._twilio_elt_state` (`stream`, `state`, `updated_at`, `account_sid`) VALUES (@s4, @v5, CURRENT_TIMESTAMP(), @a3);\n" +
+		"COMMIT TRANSACTION;\n"
+	if diff := cmp.Diff(want, script); diff != "" {
+		t.Errorf("script (-want +got):\n%s", diff)
+	}
+}
+
+func TestConcurrentUpdateIsRetried(t *testing.T) {
+	conflict := errors.New("commit transaction: job x failed: Transaction is aborted due to concurrent update against table p:d.twilio_usage_daily. Transaction ID: 1")
+	serialize := errors.New("Could not serialize access to table p:d.twilio_accounts due to concurrent update")
+	other := errors.New("Syntax error: Unexpected keyword")
+	for _, tc := range []struct {
+		name  string
+		errs  []error // what each attempt returns, nil after the list ends
+		tries int
+		want  error
+		runs  int
+	}{
+		{"succeeds at once", nil, 3, nil, 1},
+		{"conflicts then succeeds", []error{conflict, serialize}, 3, nil, 3},
+		{"conflicts every time", []error{conflict, conflict, conflict, conflict}, 3, conflict, 3},
+		{"another error is not retried", []error{other}, 3, other, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runs := 0
+			err := retryConflicts(context.Background(), tc.tries, func(int) time.Duration { return time.Millisecond }, func(attempt int) error {
+				if attempt != runs {
+					t.Errorf("attempt %d, want %d", attempt, runs)
+				}
+				runs++
+				if attempt < len(tc.errs) {
+					return tc.errs[attempt]
+				}
+				return nil
+			})
+			if !errors.Is(err, tc.want) {
+				t.Errorf("err = %v, want %v", err, tc.want)
+			}
+			if runs != tc.runs {
+				t.Errorf("%d runs, want %d", runs, tc.runs)
+			}
+		})
 	}
 }

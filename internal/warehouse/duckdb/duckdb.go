@@ -21,10 +21,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -38,14 +40,18 @@ import (
 )
 
 // Destination is a DuckDB file as a warehouse. It is safe for
-// concurrent use, though commits are serialized by DuckDB.
+// concurrent use; commits are serialized.
 type Destination struct {
-	path   string
-	db     *sql.DB
-	conn   *duckdb.Connector
-	stage  string // temporary folder for staged Parquet files
-	tables map[string]warehouse.Table
-	now    func() time.Time
+	path  string
+	db    *sql.DB
+	conn  *duckdb.Connector
+	stage string // temporary folder for staged Parquet files
+	now   func() time.Time
+
+	// commitMu serializes commits and setups.
+	commitMu sync.Mutex
+	tablesMu sync.RWMutex
+	tables   map[string]warehouse.Table
 }
 
 // settings are applied to every connection.
@@ -72,8 +78,68 @@ var settings = []string{
 }
 
 // Open opens (or creates) the DuckDB file at path; ":memory:" or "" is
-// an in-memory database.
+// an in-memory database. A file another process has open fails at once;
+// see OpenWait.
 func Open(ctx context.Context, path string) (*Destination, error) {
+	return OpenWait(ctx, path, 0, nil)
+}
+
+// OpenWait is Open that waits up to wait for another process to close the
+// file: DuckDB lets one process at a time write a file, and locks it for
+// as long as that process has it open. It tries again with a growing
+// delay (100 ms to 5 s), calls waiting once, with the lock holder's
+// description, when the first try fails, and gives up with an error that
+// says so after wait.
+func OpenWait(ctx context.Context, path string, wait time.Duration, waiting func(holder string)) (*Destination, error) {
+	deadline := time.Now().Add(wait)
+	delay := 100 * time.Millisecond
+	for {
+		d, err := open(ctx, path)
+		if err == nil || !IsLocked(err) {
+			return d, err
+		}
+		if !time.Now().Before(deadline) {
+			if wait > 0 {
+				return nil, fmt.Errorf("gave up after waiting %s for another process to close the DuckDB file: %w", wait, err)
+			}
+			return nil, err
+		}
+		if waiting != nil {
+			waiting(lockHolder(err))
+			waiting = nil
+		}
+		t := time.NewTimer(min(delay, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("open duckdb %s: waiting for another process to close it: %w", path, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// IsLocked reports whether err is DuckDB's refusal to open a file another
+// process holds.
+func IsLocked(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "Could not set lock on file")
+}
+
+// lockHolder returns what DuckDB says of the process holding the lock
+// ("Conflicting lock is held in /usr/bin/twilio-elt (PID 123)"), or the
+// error's text.
+func lockHolder(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "Conflicting lock is held in "); i >= 0 {
+		msg = msg[i+len("Conflicting lock is held in "):]
+		if j := strings.Index(msg, ")"); j >= 0 {
+			msg = msg[:j+1]
+		}
+	}
+	return msg
+}
+
+func open(ctx context.Context, path string) (*Destination, error) {
 	dsn := path
 	if path == ":memory:" {
 		dsn = ""
@@ -173,23 +239,24 @@ func DDL(t warehouse.Table) (string, error) {
 }
 
 // Setup creates the tables, the state table and the meta table when
-// missing, and checks that existing tables have the expected columns. A
-// view where a table belongs (an older version's) is dropped first.
+// missing, adds the columns a table's schema gained since it was created
+// (at its end, NULL in the rows it holds: ALTER TABLE ADD COLUMN), and
+// checks that existing tables have the expected columns. A view where a
+// table belongs (an older version's) is dropped first.
 func (d *Destination) Setup(ctx context.Context, tables []warehouse.Table) error {
+	d.commitMu.Lock()
+	defer d.commitMu.Unlock()
 	views, err := d.views(ctx)
 	if err != nil {
 		return err
 	}
-	stmts := []string{
-		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (stream VARCHAR NOT NULL, state VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL)", ident(warehouse.StateTable)),
-		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (key VARCHAR NOT NULL, value VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL)", ident(warehouse.MetaTable)),
-	}
+	var stmts []string
 	for _, t := range tables {
 		if views[t.Name] {
 			stmts = append(stmts, "DROP VIEW "+ident(t.Name))
 		}
 	}
-	for _, t := range tables {
+	for _, t := range append([]warehouse.Table{stateTable, metaTable}, tables...) {
 		ddl, err := DDL(t)
 		if err != nil {
 			return fmt.Errorf("set up duckdb: %w", err)
@@ -201,14 +268,33 @@ func (d *Destination) Setup(ctx context.Context, tables []warehouse.Table) error
 			return fmt.Errorf("set up duckdb %s: %s: %w", d.path, firstLine(s), err)
 		}
 	}
-	for _, t := range tables {
-		if err := d.checkColumns(ctx, t); err != nil {
+	for _, t := range append([]warehouse.Table{stateTable, metaTable}, tables...) {
+		if err := d.addColumns(ctx, t); err != nil {
 			return err
 		}
+	}
+	d.tablesMu.Lock()
+	defer d.tablesMu.Unlock()
+	for _, t := range tables {
 		d.tables[t.Name] = t
 	}
 	return nil
 }
+
+// stateTable and metaTable are the loader's own tables.
+var (
+	stateTable = warehouse.Table{Name: warehouse.StateTable, Schema: arrow.NewSchema([]arrow.Field{
+		{Name: "stream", Type: arrow.BinaryTypes.String},
+		{Name: "state", Type: arrow.BinaryTypes.String},
+		{Name: "updated_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+		{Name: "account_sid", Type: arrow.BinaryTypes.String, Nullable: true},
+	}, nil)}
+	metaTable = warehouse.Table{Name: warehouse.MetaTable, Schema: arrow.NewSchema([]arrow.Field{
+		{Name: "key", Type: arrow.BinaryTypes.String},
+		{Name: "value", Type: arrow.BinaryTypes.String},
+		{Name: "updated_at", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+	}, nil)}
+)
 
 // views returns the names of the views in the database.
 func (d *Destination) views(ctx context.Context) (map[string]bool, error) {
@@ -228,33 +314,54 @@ func (d *Destination) views(ctx context.Context) (map[string]bool, error) {
 	return out, rows.Err()
 }
 
-func (d *Destination) checkColumns(ctx context.Context, t warehouse.Table) error {
-	rows, err := d.db.QueryContext(ctx,
-		"SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position", t.Name)
+// addColumns adds to the existing table t the columns of t's schema it
+// lacks at its end, as nullable columns (the rows it holds have none),
+// and fails when its columns are not the schema's first ones.
+func (d *Destination) addColumns(ctx context.Context, t warehouse.Table) error {
+	have, err := d.columns(ctx, t.Name)
 	if err != nil {
-		return fmt.Errorf("set up duckdb: columns of %s: %w", t.Name, err)
+		return err
+	}
+	var want []string
+	for _, f := range t.Schema.Fields() {
+		want = append(want, f.Name)
+	}
+	if len(have) > len(want) || !slices.Equal(have, want[:len(have)]) {
+		return fmt.Errorf("set up duckdb %s: table %s exists with columns %v, but this version writes %v; drop or rename the table and load again",
+			d.path, t.Name, have, want)
+	}
+	for _, f := range t.Schema.Fields()[len(have):] {
+		typ, err := ColumnType(f.Type)
+		if err != nil {
+			return fmt.Errorf("set up duckdb: table %s column %s: %w", t.Name, f.Name, err)
+		}
+		if _, err := d.db.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", ident(t.Name), ident(f.Name), typ)); err != nil {
+			return fmt.Errorf("set up duckdb %s: add column %s to %s: %w", d.path, f.Name, t.Name, err)
+		}
+	}
+	return nil
+}
+
+// columns returns the column names of table, in order.
+func (d *Destination) columns(ctx context.Context, table string) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx,
+		"SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position", table)
+	if err != nil {
+		return nil, fmt.Errorf("set up duckdb: columns of %s: %w", table, err)
 	}
 	defer rows.Close()
 	var have []string
 	for rows.Next() {
 		var c string
 		if err := rows.Scan(&c); err != nil {
-			return fmt.Errorf("set up duckdb: columns of %s: %w", t.Name, err)
+			return nil, fmt.Errorf("set up duckdb: columns of %s: %w", table, err)
 		}
 		have = append(have, c)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("set up duckdb: columns of %s: %w", t.Name, err)
+		return nil, fmt.Errorf("set up duckdb: columns of %s: %w", table, err)
 	}
-	var want []string
-	for _, f := range t.Schema.Fields() {
-		want = append(want, f.Name)
-	}
-	if !slices.Equal(have, want) {
-		return fmt.Errorf("set up duckdb %s: table %s exists with columns %v, but this version writes %v; drop or rename the table and load again",
-			d.path, t.Name, have, want)
-	}
-	return nil
+	return have, nil
 }
 
 func firstLine(s string) string {
@@ -264,20 +371,35 @@ func firstLine(s string) string {
 	return s
 }
 
-// Commit applies b in one transaction.
+// Commit applies b in one transaction. Commits are serialized: the
+// loaders of a multi-account sync share one Destination, and DuckDB
+// aborts a transaction that conflicts with another.
 func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) (err error) {
 	dir, err := os.MkdirTemp(d.stage, "batch-")
 	if err != nil {
 		return fmt.Errorf("commit to duckdb: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	d.tablesMu.RLock()
+	tables := maps.Clone(d.tables)
+	d.tablesMu.RUnlock()
 
 	var stmts []string
-	// Deletes first: whole tables, then group files.
+	// Deletes first: whole tables, then groups, one statement per table
+	// and group columns.
+	type groupSet struct {
+		table string
+		cols  []string
+	}
 	groups := map[string][][]any{}
+	sets := map[string]groupSet{}
 	var whole []string
-	for _, g := range b.Replace {
-		t, ok := d.tables[g.Table]
+	replace := slices.Clone(b.Replace)
+	for _, del := range b.Deletes {
+		replace = append(replace, del.Group())
+	}
+	for _, g := range replace {
+		t, ok := tables[g.Table]
 		if !ok {
 			return fmt.Errorf("commit to duckdb: replace group of unknown table %s (not set up)", g.Table)
 		}
@@ -287,40 +409,54 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) (err error)
 			}
 			continue
 		}
-		if len(g.Values) != len(t.Group) {
-			return fmt.Errorf("commit to duckdb: group of %s has %d values for group columns %v", g.Table, len(g.Values), t.Group)
+		cols := g.Cols(t)
+		if len(g.Values) != len(cols) {
+			return fmt.Errorf("commit to duckdb: group of %s has %d values for group columns %v", g.Table, len(g.Values), cols)
 		}
-		groups[g.Table] = append(groups[g.Table], g.Values)
+		if slices.Contains(g.Values, nil) {
+			// A group matching NULL: rare (a legacy snapshot), its own
+			// statement.
+			cond, err := nullGroupCondition(t, cols, g.Values)
+			if err != nil {
+				return fmt.Errorf("commit to duckdb: %w", err)
+			}
+			stmts = append(stmts, fmt.Sprintf("DELETE FROM %s WHERE %s", ident(g.Table), cond))
+			continue
+		}
+		key := g.Table + "\x00" + strings.Join(cols, "\x00")
+		sets[key] = groupSet{g.Table, cols}
+		groups[key] = append(groups[key], g.Values)
 	}
 	slices.Sort(whole)
 	for _, name := range whole {
 		stmts = append(stmts, "DELETE FROM "+ident(name))
 	}
-	for _, name := range sortedKeys(groups) {
-		if slices.Contains(whole, name) {
+	for i, key := range sortedKeys(groups) {
+		set := sets[key]
+		if slices.Contains(whole, set.table) {
 			continue
 		}
-		t := d.tables[name]
-		file := filepath.Join(dir, "groups-"+name+".parquet")
-		if err := writeGroups(file, t, groups[name]); err != nil {
-			return fmt.Errorf("commit to duckdb: stage groups of %s: %w", name, err)
+		t := tables[set.table]
+		file := filepath.Join(dir, fmt.Sprintf("groups-%s-%d.parquet", set.table, i))
+		if err := writeGroups(file, t, set.cols, groups[key]); err != nil {
+			return fmt.Errorf("commit to duckdb: stage groups of %s: %w", set.table, err)
 		}
 		var conds []string
-		for _, c := range t.Group {
+		for _, c := range set.cols {
 			conds = append(conds, fmt.Sprintf("t.%s = g.%s", ident(c), ident(c)))
 		}
 		// The groups' bounds let DuckDB's zone maps skip row groups
 		// instead of joining the whole table.
-		conds = append(conds, bounds(groups[name], t.Group)...)
+		conds = append(conds, bounds(groups[key], set.cols)...)
 		stmts = append(stmts, fmt.Sprintf("DELETE FROM %s AS t USING read_parquet(%s) AS g WHERE %s",
-			ident(name), literal(file), strings.Join(conds, " AND ")))
+			ident(set.table), literal(file), strings.Join(conds, " AND ")))
 	}
 	for _, name := range sortedKeys(b.Rows) {
 		rec := b.Rows[name]
 		if rec == nil || rec.NumRows() == 0 {
 			continue
 		}
-		if _, ok := d.tables[name]; !ok {
+		if _, ok := tables[name]; !ok {
 			return fmt.Errorf("commit to duckdb: rows for unknown table %s (not set up)", name)
 		}
 		file := filepath.Join(dir, "rows-"+name+".parquet")
@@ -328,13 +464,21 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) (err error)
 			return fmt.Errorf("commit to duckdb: stage rows of %s: %w", name, err)
 		}
 		var cols []string
-		for _, f := range d.tables[name].Schema.Fields() {
+		for _, f := range tables[name].Schema.Fields() {
 			cols = append(cols, ident(f.Name))
 		}
 		list := strings.Join(cols, ", ")
 		stmts = append(stmts, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM read_parquet(%s)", ident(name), list, list, literal(file)))
 	}
+	for _, u := range b.Updates {
+		t, ok := tables[u.Table]
+		if !ok || len(t.Schema.FieldIndices(u.Set)) != 1 || len(t.Schema.FieldIndices(u.Where)) != 1 {
+			return fmt.Errorf("commit to duckdb: update of %s.%s where %s: no such table or column", u.Table, u.Set, u.Where)
+		}
+	}
 
+	d.commitMu.Lock()
+	defer d.commitMu.Unlock()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("commit to duckdb: begin: %w", err)
@@ -350,10 +494,6 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) (err error)
 		}
 	}
 	for _, u := range b.Updates {
-		t, ok := d.tables[u.Table]
-		if !ok || len(t.Schema.FieldIndices(u.Set)) != 1 || len(t.Schema.FieldIndices(u.Where)) != 1 {
-			return fmt.Errorf("commit to duckdb: update of %s.%s where %s: no such table or column", u.Table, u.Set, u.Where)
-		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ?", ident(u.Table), ident(u.Set), ident(u.Where)), u.Value, u.Match); err != nil {
 			return fmt.Errorf("commit to duckdb: update %s.%s: %w", u.Table, u.Set, err)
 		}
@@ -367,12 +507,22 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) (err error)
 			return fmt.Errorf("commit to duckdb: meta %s: %w", key, err)
 		}
 	}
+	for _, acct := range b.ForgetStates {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+ident(warehouse.StateTable)+" WHERE account_sid IS NULL OR account_sid = ?", acct); err != nil {
+			return fmt.Errorf("commit to duckdb: forget the states of %s: %w", acct, err)
+		}
+	}
+	var account any // NULL: unscoped
+	if b.Account != "" {
+		account = b.Account
+	}
 	for _, stream := range sortedKeys(b.States) {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+ident(warehouse.StateTable)+" WHERE stream = ?", stream); err != nil {
+		// The account's row, and the legacy row it adopts.
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+ident(warehouse.StateTable)+" WHERE stream = ? AND (account_sid IS NULL OR account_sid = ?)", stream, b.Account); err != nil {
 			return fmt.Errorf("commit to duckdb: state of %s: %w", stream, err)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+ident(warehouse.StateTable)+" (stream, state, updated_at) VALUES (?, ?, ?)",
-			stream, string(b.States[stream]), now); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+ident(warehouse.StateTable)+" (stream, state, updated_at, account_sid) VALUES (?, ?, ?, ?)",
+			stream, string(b.States[stream]), now, account); err != nil {
 			return fmt.Errorf("commit to duckdb: state of %s: %w", stream, err)
 		}
 	}
@@ -380,6 +530,28 @@ func (d *Destination) Commit(ctx context.Context, b warehouse.Batch) (err error)
 		return fmt.Errorf("commit to duckdb: %w", err)
 	}
 	return nil
+}
+
+// nullGroupCondition is the SQL condition matching a group with a NULL
+// value: "c IS NULL" for those, literals for the others.
+func nullGroupCondition(t warehouse.Table, cols []string, values []any) (string, error) {
+	var conds []string
+	for i, c := range cols {
+		if len(t.Schema.FieldIndices(c)) != 1 {
+			return "", fmt.Errorf("group column %s is not a column of %s", c, t.Name)
+		}
+		switch v := values[i].(type) {
+		case nil:
+			conds = append(conds, ident(c)+" IS NULL")
+		case string:
+			conds = append(conds, ident(c)+" = "+literal(v))
+		case time.Time:
+			conds = append(conds, ident(c)+" = DATE "+literal(v.UTC().Format(time.DateOnly)))
+		default:
+			return "", fmt.Errorf("group value %v of %s.%s is %T, want string or time.Time", v, t.Name, c, v)
+		}
+	}
+	return strings.Join(conds, " AND "), nil
 }
 
 // bounds returns "t.c BETWEEN min AND max" for each group column.
@@ -437,10 +609,10 @@ func writeParquetFile(path string, schema *arrow.Schema, recs ...arrow.RecordBat
 	return errors.Join(err, f.Close())
 }
 
-// writeGroups stages the values of groups, typed like t's group columns.
-func writeGroups(path string, t warehouse.Table, groups [][]any) error {
+// writeGroups stages the values of groups, typed like t's columns cols.
+func writeGroups(path string, t warehouse.Table, cols []string, groups [][]any) error {
 	var fields []arrow.Field
-	for _, c := range t.Group {
+	for _, c := range cols {
 		i := t.Schema.FieldIndices(c)
 		if len(i) != 1 {
 			return fmt.Errorf("group column %s is not a column of %s", c, t.Name)
@@ -458,17 +630,17 @@ func writeGroups(path string, t warehouse.Table, groups [][]any) error {
 			case *array.StringBuilder:
 				s, ok := v.(string)
 				if !ok {
-					return fmt.Errorf("group value %v of %s.%s is %T, want string", v, t.Name, t.Group[i], v)
+					return fmt.Errorf("group value %v of %s.%s is %T, want string", v, t.Name, cols[i], v)
 				}
 				fb.Append(s)
 			case *array.Date32Builder:
 				tm, ok := v.(time.Time)
 				if !ok {
-					return fmt.Errorf("group value %v of %s.%s is %T, want time.Time", v, t.Name, t.Group[i], v)
+					return fmt.Errorf("group value %v of %s.%s is %T, want time.Time", v, t.Name, cols[i], v)
 				}
 				fb.Append(arrow.Date32FromTime(tm))
 			default:
-				return fmt.Errorf("group column %s.%s has type %s; only STRING and DATE group columns are supported", t.Name, t.Group[i], fields[i].Type)
+				return fmt.Errorf("group column %s.%s has type %s; only STRING and DATE group columns are supported", t.Name, cols[i], fields[i].Type)
 			}
 		}
 	}
@@ -477,9 +649,12 @@ func writeGroups(path string, t warehouse.Table, groups [][]any) error {
 	return writeParquetFile(path, schema, rec)
 }
 
-// States returns the stored stream states.
-func (d *Destination) States(ctx context.Context) (map[string]json.RawMessage, error) {
-	rows, err := d.db.QueryContext(ctx, "SELECT stream, state FROM "+ident(warehouse.StateTable))
+// States returns the stream states of main account account: per stream,
+// its row, else the unscoped row an older version wrote (see
+// warehouse.Destination).
+func (d *Destination) States(ctx context.Context, account string) (map[string]json.RawMessage, error) {
+	rows, err := d.db.QueryContext(ctx, "SELECT stream, state, account_sid IS NOT NULL FROM "+ident(warehouse.StateTable)+
+		" WHERE account_sid IS NULL OR account_sid = ? ORDER BY 3", account)
 	if err != nil {
 		return nil, fmt.Errorf("read states from duckdb %s: %w", d.path, err)
 	}
@@ -487,10 +662,11 @@ func (d *Destination) States(ctx context.Context) (map[string]json.RawMessage, e
 	out := map[string]json.RawMessage{}
 	for rows.Next() {
 		var stream, st string
-		if err := rows.Scan(&stream, &st); err != nil {
+		var own bool
+		if err := rows.Scan(&stream, &st, &own); err != nil {
 			return nil, fmt.Errorf("read states from duckdb %s: %w", d.path, err)
 		}
-		out[stream] = json.RawMessage(st)
+		out[stream] = json.RawMessage(st) // the account's own row comes last
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read states from duckdb %s: %w", d.path, err)
