@@ -323,7 +323,7 @@ func runSync(ctx context.Context, args []string, sys IO) int {
 	fs.Var(&configs, "config", "connector config `file` (JSON), as `twilio-elt connect` writes it; repeat it, or name a folder of *.json configs, to sync several main accounts at once")
 	df := addDestFlags(fs, "twilio.duckdb", true)
 	maxRequests := fs.Int("max-requests", 64, "several configs: Twilio requests in flight at most over all accounts (each also keeps its own max_concurrency)")
-	parallel := fs.Int("parallel", 0, "several configs: accounts synced at a time (0: all)")
+	parallel := fs.Int("parallel", 8, "several configs: accounts synced at a time (0: all); each account being read holds its windows in flight, about 70 MB")
 	shardFlag := fs.String("shard", "", "sync only the configs of shard `i/n` (0 <= i < n), chosen by a stable hash of the account SID: n workers given the same configs split them")
 	debug := fs.Bool("debug", false, "log DEBUG messages")
 	if code, done := parseFlags(fs, args, sys, 0); done {

@@ -6,13 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/twilio-elt/twilio-elt/internal/report"
 	"github.com/twilio-elt/twilio-elt/internal/twiliotest"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/duckdb"
+	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
 )
 
 // benchSpan is a year of a main account and 20 subaccounts, with SIMs
@@ -24,50 +24,17 @@ var benchSpan = twiliotest.Options{Seed: 31, Subaccounts: 20, Days: 365, SIMs: 2
 
 // benchWarehouse returns the benchmark's warehouse, synced once into
 // the temporary folder and kept there for the next run (the data is a
-// function of the seed and testNow), so a benchmark's process measures
-// its own work, not the sync's.
-//
-// With tables, twilio_cost_daily and twilio_reconciliation are tables
-// holding what the views compute, as the cost model will store them.
-func benchWarehouse(b *testing.B, tables bool) *duckdb.Destination {
+// function of the seed and testNow; the name carries the cost model's
+// version, so a warehouse of an older layout is not reused), so a
+// benchmark's process measures its own work, not the sync's.
+func benchWarehouse(b *testing.B) *duckdb.Destination {
 	b.Helper()
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("twilio-elt-report-bench-%d-%dx%d-%s.duckdb",
-		benchSpan.Seed, benchSpan.Subaccounts, benchSpan.Days, testNow.Format("20060102")))
-	views := path
-	if tables {
-		path = strings.TrimSuffix(path, ".duckdb") + "-tables.duckdb"
-	}
-	if _, err := os.Stat(views); err != nil {
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("twilio-elt-report-bench-%d-%dx%d-%s-cost%s.duckdb",
+		benchSpan.Seed, benchSpan.Subaccounts, benchSpan.Days, testNow.Format("20060102"), costmodel.Version))
+	if _, err := os.Stat(path); err != nil {
 		d, _ := syncEmulator(b, benchSpan, path+".partial")
 		if _, err := report.Refresh(context.Background(), d, time.Time{}, report.AnomalyOptions{Now: func() time.Time { return testNow }}); err != nil {
 			b.Fatal(err)
-		}
-		if err := d.Close(); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.Rename(path+".partial", path); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if _, err := os.Stat(path); err != nil && tables {
-		data, err := os.ReadFile(views)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(path+".partial", data, 0o644); err != nil {
-			b.Fatal(err)
-		}
-		d, err := duckdb.Open(context.Background(), path+".partial")
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, q := range []string{
-			`CREATE TABLE cost_daily_t AS SELECT * FROM twilio_cost_daily`,
-			`CREATE TABLE reconciliation_t AS SELECT * FROM twilio_reconciliation`,
-			`DROP VIEW twilio_cost_doit`, `DROP VIEW twilio_cost_focus`, `DROP VIEW twilio_reconciliation`, `DROP VIEW twilio_cost_daily`,
-			`ALTER TABLE cost_daily_t RENAME TO twilio_cost_daily`, `ALTER TABLE reconciliation_t RENAME TO twilio_reconciliation`,
-		} {
-			exec(b, d, q)
 		}
 		if err := d.Close(); err != nil {
 			b.Fatal(err)
@@ -93,19 +60,12 @@ func benchWarehouse(b *testing.B, tables bool) *duckdb.Destination {
 //   - refresh-year: report.Refresh of the whole year (a backfill);
 //   - refresh-days: report.Refresh from 3 days ago (a daily sync).
 //
-// each with the cost model's views as they are today (views) and with
-// them stored as tables (tables). Run each in its own process to read
-// its peak RSS:
+// Run each in its own process to read its peak RSS:
 //
-//	go test -run '^$' -bench 'Report/tables/build$' -benchtime 5x ./internal/report
+//	go test -run '^$' -bench 'Report/build$' -benchtime 5x ./internal/report
 func BenchmarkReport(b *testing.B) {
-	b.Run("views", func(b *testing.B) { benchmarkReport(b, false) })
-	b.Run("tables", func(b *testing.B) { benchmarkReport(b, true) })
-}
-
-func benchmarkReport(b *testing.B, tables bool) {
 	ctx := context.Background()
-	d := benchWarehouse(b, tables)
+	d := benchWarehouse(b)
 	now := func() time.Time { return testNow }
 	b.Run("reference", func(b *testing.B) {
 		for b.Loop() {
