@@ -218,7 +218,7 @@ func TestShardsEqualOneRunOnBigQuery(t *testing.T) {
 	dir := t.TempDir()
 	var configs []string
 	for seed := range int64(3) {
-		_, cfg := emulatorConfig(t, twiliotest.Options{Seed: seed + 1, Subaccounts: 1, Days: 5, SIMs: 1}, func(c map[string]any) {
+		_, cfg := emulatorConfig(t, twiliotest.Options{Seed: seed + 1, Subaccounts: 1, Days: 5, SIMs: 1, SuperSIMs: 2}, func(c map[string]any) {
 			c["start_date"] = daysAgo(6)
 		})
 		configs = append(configs, "--config", cfg)
