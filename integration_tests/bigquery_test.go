@@ -1,6 +1,7 @@
 package integration_tests
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -230,15 +231,29 @@ func TestShardsEqualOneRunOnBigQuery(t *testing.T) {
 	one, sharded := fmt.Sprintf("it_one_%d", stamp), fmt.Sprintf("it_shards_%d", stamp)
 	mustRun(t, dir, nil, slices.Concat([]string{"sync"}, bq(one), configs)...)
 
-	results := make(chan result, 2)
+	shard := func(i int) result {
+		return runIn(t, dir, nil, slices.Concat([]string{"sync", "--shard", fmt.Sprintf("%d/2", i)}, bq(sharded), configs)...)
+	}
+	type shardResult struct {
+		i int
+		r result
+	}
+	results := make(chan shardResult, 2)
 	for i := range 2 {
-		go func() {
-			results <- runIn(t, dir, nil, slices.Concat([]string{"sync", "--shard", fmt.Sprintf("%d/2", i)}, bq(sharded), configs)...)
-		}()
+		go func() { results <- shardResult{i, shard(i)} }()
 	}
 	picked := 0
 	for range 2 {
-		r := <-results
+		sr := <-results
+		r := sr.r
+		if r.code != 0 && bytes.Contains(r.stderr, []byte("i/o timeout")) {
+			// The emulator, busy with the other shard and the other
+			// packages' tests, sometimes drops a load job's upload. A
+			// worker runs again on its next schedule: so does the shard,
+			// and the result must still equal one run.
+			t.Logf("shard %d/2 failed on the emulator dropping a request; run again:\n%s", sr.i, r.stderr)
+			r = shard(sr.i)
+		}
 		if r.code != 0 {
 			t.Fatalf("a shard's sync: exit %d\n%s", r.code, r.stderr)
 		}
