@@ -123,7 +123,7 @@ func readAirbyte(ctx context.Context, r io.Reader, fn func(protocol.Message) err
 
 func decodeAirbyte(line []byte) (protocol.Message, error) {
 	var in airbyteIn
-	if err := fastjson.Unmarshal(line, &in); err != nil {
+	if err := unmarshalLine(line, &in); err != nil {
 		return nil, fmt.Errorf("not an Airbyte message: %w", err)
 	}
 	switch in.Type {
@@ -359,4 +359,17 @@ func LoadRaw(ctx context.Context, dir string, dest Destination, opts Options) (S
 			len(stateless)), "first", stateless[0], "last", stateless[len(stateless)-1])
 	}
 	return total, nil
+}
+
+// unmarshalLine decodes one input line with goccy/go-json. That decoder
+// panics on some malformed input (an index out of range on a line cut
+// inside an escape, found by FuzzDecodeAirbyte): such a line is an error,
+// like any other line that is not JSON, and the load stops cleanly.
+func unmarshalLine(line []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed JSON (the decoder failed: %v)", r)
+		}
+	}()
+	return fastjson.Unmarshal(line, v)
 }
