@@ -295,23 +295,10 @@ func (s *Server) listSuperSIMUsage(w http.ResponseWriter, r *http.Request, p pri
 		return
 	}
 	now := s.now().UTC()
-	end := now
-	if v := q.Get("EndTime"); v != "" {
-		t, ok := parseISO(v)
-		if !ok {
-			writeError(w, invalidParam("EndTime", "%q is not an ISO 8601 date-time", v))
-			return
-		}
-		end = t
-	}
-	start := end.AddDate(0, -1, 0)
-	if v := q.Get("StartTime"); v != "" {
-		t, ok := parseISO(v)
-		if !ok {
-			writeError(w, invalidParam("StartTime", "%q is not an ISO 8601 date-time", v))
-			return
-		}
-		start = t
+	start, end, e := periodParams(q, "StartTime", "EndTime", now)
+	if e != nil {
+		writeError(w, e)
+		return
 	}
 	if !start.Before(end) {
 		writeError(w, invalidParam("StartTime", "StartTime %s is not before EndTime %s", start.Format(isoLayout), end.Format(isoLayout)))

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -540,23 +541,10 @@ func (s *Server) listSIMUsage(w http.ResponseWriter, r *http.Request, sm *sim) {
 		return
 	}
 	now := s.now().UTC()
-	end := now
-	if v := q.Get("End"); v != "" {
-		t, ok := parseISO(v)
-		if !ok {
-			writeError(w, invalidParam("End", "%q is not an ISO 8601 date-time", v))
-			return
-		}
-		end = t
-	}
-	start := end.AddDate(0, -1, 0)
-	if v := q.Get("Start"); v != "" {
-		t, ok := parseISO(v)
-		if !ok {
-			writeError(w, invalidParam("Start", "%q is not an ISO 8601 date-time", v))
-			return
-		}
-		start = t
+	start, end, e := periodParams(q, "Start", "End", now)
+	if e != nil {
+		writeError(w, e)
+		return
 	}
 	if start.After(end) {
 		writeError(w, invalidParam("Start", "Start %s is after End %s", start.Format(isoLayout), end.Format(isoLayout)))
@@ -652,4 +640,27 @@ func digits(r *rand.Rand, n int) string {
 		b[i] = byte('0' + r.IntN(10))
 	}
 	return string(b)
+}
+
+// periodParams reads a v1 usage listing's period: its end from the
+// parameter named end (default now), its start from the one named start
+// (default a month before the end), each ISO 8601.
+func periodParams(q url.Values, start, end string, now time.Time) (time.Time, time.Time, *apiError) {
+	to := now
+	if v := q.Get(end); v != "" {
+		t, ok := parseISO(v)
+		if !ok {
+			return time.Time{}, time.Time{}, invalidParam(end, "%q is not an ISO 8601 date-time", v)
+		}
+		to = t
+	}
+	from := to.AddDate(0, -1, 0)
+	if v := q.Get(start); v != "" {
+		t, ok := parseISO(v)
+		if !ok {
+			return time.Time{}, time.Time{}, invalidParam(start, "%q is not an ISO 8601 date-time", v)
+		}
+		from = t
+	}
+	return from, to, nil
 }
