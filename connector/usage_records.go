@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	fastjson "github.com/goccy/go-json"
 
 	"github.com/twilio-elt/twilio-elt/catalog"
 	"github.com/twilio-elt/twilio-elt/internal/state"
@@ -228,44 +227,45 @@ func (u *usageRead) readWindow(ctx context.Context, sid string, w window) ([]jso
 // every category every day; Options.KeepZeroRows keeps them), but still
 // supersedes an earlier record of its key and replaces its day.
 func normalizeUsage(n *transforms.Normalizer, data []byte) (transforms.GroupKey, error) {
-	var in usageRecord
-	if err := fastjson.Unmarshal(data, &in); err != nil {
+	var f transforms.Fields
+	in, err := n.Parse(data, &f)
+	if err != nil {
 		return transforms.GroupKey{}, &transforms.RecordError{Stream: UsageRecords, Key: "account_sid=?, category=?, start_date=?", Err: fmt.Errorf("decode: %w", err)}
 	}
-	var f transforms.Fields
-	f.Required("account_sid", in.AccountSID)
-	f.Required("category", in.Category)
+	sid, category, start := in.String("account_sid"), in.String("category"), in.String("start_date")
+	f.Required("account_sid", sid)
+	f.Required("category", category)
 	row := transforms.UsageRow{
-		Date:        f.Date("start_date", in.StartDate),
-		AccountSID:  in.AccountSID,
-		Category:    in.Category,
-		Description: transforms.Str(in.Description),
-		Count:       f.Decimal("count", in.Count),
-		CountUnit:   transforms.Str(in.CountUnit),
-		Usage:       f.Decimal("usage", in.Usage),
-		UsageUnit:   transforms.Str(in.UsageUnit),
-		Price:       f.Decimal("price", in.Price),
-		Currency:    f.Currency("price_unit", in.PriceUnit),
+		Date:        f.Date("start_date", start),
+		AccountSID:  sid,
+		Category:    category,
+		Description: in.NullString("description"),
+		Count:       in.Decimal("count"),
+		CountUnit:   in.NullString("count_unit"),
+		Usage:       in.Decimal("usage"),
+		UsageUnit:   in.NullString("usage_unit"),
+		Price:       in.Decimal("price"),
+		AsOf:        in.Timestamp("as_of"),
 	}
-	if in.AsOf != nil {
-		row.AsOf = transforms.NullTimestamp{Micros: in.AsOf.UnixMicro(), Valid: true}
+	if unit := in.NullString("price_unit"); unit.Valid {
+		row.Currency = f.Currency("price_unit", &unit.S)
 	}
 	if err := f.Err(); err != nil {
 		return transforms.GroupKey{}, &transforms.RecordError{
 			Stream: UsageRecords,
-			Key:    fmt.Sprintf("account_sid=%s, category=%s, start_date=%s", in.AccountSID, in.Category, in.StartDate),
+			Key:    fmt.Sprintf("account_sid=%s, category=%s, start_date=%s", sid, category, start),
 			Err:    err,
 		}
 	}
-	k := transforms.GroupKey{Stream: UsageRecords, SID: in.AccountSID, Day: row.Date, Item: in.Category}
+	k := transforms.GroupKey{Stream: UsageRecords, SID: sid, Day: row.Date, Item: category}
 	var day [4]byte
 	binary.LittleEndian.PutUint32(day[:], uint32(row.Date))
-	n.Supersede("u", in.AccountSID, string(day[:]), in.Category)
-	n.NoteCategory(in.Category)
+	n.Supersede("u", sid, string(day[:]), category)
+	n.NoteCategory(category)
 	if !n.Options().KeepZeroRows && row.Count.IsZero() && row.Usage.IsZero() && row.Price.IsZero() {
 		return k, nil
 	}
-	row.BillingAccountSID = n.Billing(in.AccountSID)
+	row.BillingAccountSID = n.Billing(sid)
 	n.Keep(transforms.RowsOf(n, transforms.UsageTable).Append(&row))
 	return k, nil
 }

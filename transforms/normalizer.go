@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/valyala/fastjson"
 
 	"github.com/twilio-elt/twilio-elt/internal/warehouse"
 )
@@ -95,6 +96,11 @@ type Normalizer struct {
 	// taken by TakeWarnings.
 	warned   map[string]bool
 	warnings []string
+	// parser, strings and scratch serve Parse and its Objects.
+	parser  fastjson.Parser
+	members []member
+	strings map[string]string
+	scratch []byte
 }
 
 // Warn records a warning about the data, once per Normalizer for each
@@ -181,6 +187,7 @@ func NewNormalizer(opts Options) *Normalizer {
 	return &Normalizer{
 		opts: opts, main: opts.MainAccountSID, tables: map[string]rowSet{}, billing: map[string]string{},
 		categories: map[string]struct{}{}, live: map[string][]RowRef{}, warned: map[string]bool{},
+		strings: map[string]string{},
 	}
 }
 

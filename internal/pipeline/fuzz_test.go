@@ -19,8 +19,9 @@ func FuzzDecodeAirbyte(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	d := newAirbyteDecoder()
 	f.Fuzz(func(t *testing.T, line []byte) {
-		m, err := decodeAirbyte(line)
+		m, err := d.decode(line)
 		if err != nil {
 			return
 		}
