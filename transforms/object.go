@@ -11,14 +11,14 @@ import (
 )
 
 // Object is a record's JSON object as a normalizer reads it, through the
-// Normalizer's reused valyala/fastjson parser: the hot streams (usage
-// records) are decoded with no allocation per record, where decoding
-// into a struct allocated every string and pointer (two thirds of a
-// load's decoding time). Each accessor reads one member: a member of the
-// wrong JSON type fails the record through its Fields, naming the member,
-// as a struct decoder's error would. Strings are interned per Normalizer
-// (bounded), so the many repeats of an account SID, a category or a unit
-// cost one allocation each.
+// Normalizer's reused valyala/fastjson parser. Each accessor reads one
+// member: a member of the wrong JSON type fails the record through its
+// Fields, naming the member, as a struct decoder's error would; of a
+// member given twice the last counts, as in encoding/json (whose
+// case-insensitive match of member names is not followed: Twilio's names
+// are lower case). Strings are interned per Normalizer (bounded), so the
+// many repeats of an account SID, a category or a unit cost one
+// allocation each.
 //
 // An Object is valid until the Normalizer parses the next record.
 type Object struct {
