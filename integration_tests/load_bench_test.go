@@ -2,12 +2,15 @@ package integration_tests
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -70,6 +73,11 @@ func BenchmarkLoadDuckDB(b *testing.B) {
 			}
 		})
 	}
+	// The last load's database and commits, for the DuckDB floor below
+	// (in the parent's folder: a sub-benchmark's goes with it).
+	keep := b.TempDir()
+	var loaded string
+	var commits int
 	for _, variant := range []struct {
 		name string
 		args []string
@@ -79,14 +87,17 @@ func BenchmarkLoadDuckDB(b *testing.B) {
 	} {
 		b.Run(variant.name, func(b *testing.B) {
 			for b.Loop() {
-				db := filepath.Join(b.TempDir(), "bench.duckdb")
+				db := filepath.Join(keep, variant.name+".duckdb")
+				os.Remove(db)
+				os.Remove(db + ".wal")
 				in, err := os.Open(messages)
 				if err != nil {
 					b.Fatal(err)
 				}
 				cmd := exec.Command(binary, append([]string{"load", "--path", db}, variant.args...)...)
 				cmd.Stdin = in
-				cmd.Stderr = os.Stderr
+				var stderr bytes.Buffer
+				cmd.Stderr = io.MultiWriter(os.Stderr, &stderr)
 				start := time.Now()
 				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
@@ -102,6 +113,11 @@ func BenchmarkLoadDuckDB(b *testing.B) {
 				if got := countRows(b, db, "SELECT COUNT(*) FROM twilio_usage_daily"); got != int64(rows) {
 					b.Fatalf("loaded %d rows, want %d", got, rows)
 				}
+				m := regexp.MustCompile(`commits=(\d+)`).FindSubmatch(stderr.Bytes())
+				if m == nil {
+					b.Fatal("load did not log its commits")
+				}
+				loaded, commits = db, atoi(b, string(m[1]))
 				if got := countRows(b, db, "SELECT COUNT(*) FROM twilio_reconciliation"); got == 0 {
 					b.Fatal("no cost model built")
 				}
@@ -118,6 +134,82 @@ func BenchmarkLoadDuckDB(b *testing.B) {
 			}
 		})
 	}
+	// DuckDB's own share of the load: the rows the load stored, inserted
+	// again by DuckDB alone in as many transactions as the load committed
+	// (from Parquet slices written beforehand), with the loader's settings.
+	// No decoding, no validation, no cost model, no staging: the floor of
+	// any load that commits the same rows as often.
+	b.Run("duckdb_insert_of_the_loaded_rows_in_as_many_commits", func(b *testing.B) {
+		if loaded == "" {
+			b.Skip("no load ran")
+		}
+		for b.Loop() {
+			elapsed := insertFloor(b, loaded, commits)
+			rate := float64(rows) / elapsed.Seconds()
+			b.ReportMetric(elapsed.Seconds(), "wall_s")
+			b.ReportMetric(rate, "rows/s")
+			if r := refs["duckdb_read_json_reference"]; r > 0 {
+				b.ReportMetric(rate/r, "x_read_json")
+			}
+		}
+	})
+}
+
+// insertFloor copies the usage and cost tables of the DuckDB file loaded
+// into commits Parquet slices each, then times DuckDB inserting them into
+// a new file (opened as the loader opens it), one transaction per slice,
+// and closing it.
+func insertFloor(b *testing.B, loaded string, commits int) time.Duration {
+	b.Helper()
+	dir := b.TempDir()
+	tables := []string{"twilio_usage_daily", "twilio_cost_daily"}
+	d, err := duckdb.Open(context.Background(), filepath.Join(dir, "floor.duckdb"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := d.DB()
+	exec := func(q string) {
+		if _, err := db.Exec(q); err != nil {
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(fmt.Sprintf("ATTACH '%s' AS loaded (READ_ONLY)", loaded))
+	for _, t := range tables {
+		exec(fmt.Sprintf("CREATE TABLE %s AS FROM loaded.%s LIMIT 0", t, t))
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM loaded." + t).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		per := (n + commits - 1) / commits
+		exec(fmt.Sprintf("COPY (SELECT * FROM loaded.%s ORDER BY rowid) TO '%s' (FORMAT parquet, PER_THREAD_OUTPUT false)", t, filepath.Join(dir, t+".parquet")))
+		for i := range commits {
+			exec(fmt.Sprintf("COPY (FROM '%s' LIMIT %d OFFSET %d) TO '%s' (FORMAT parquet)",
+				filepath.Join(dir, t+".parquet"), per, i*per, filepath.Join(dir, fmt.Sprintf("%s-%d.parquet", t, i))))
+		}
+	}
+	exec("DETACH loaded")
+	exec("CHECKPOINT")
+	start := time.Now()
+	for i := range commits {
+		exec("BEGIN TRANSACTION")
+		for _, t := range tables {
+			exec(fmt.Sprintf("INSERT INTO %s FROM '%s'", t, filepath.Join(dir, fmt.Sprintf("%s-%d.parquet", t, i))))
+		}
+		exec("COMMIT")
+	}
+	if err := d.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+func atoi(b *testing.B, s string) int {
+	b.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // readJSONReference loads the messages' usage records with DuckDB's own

@@ -167,7 +167,7 @@ func syncMany(ctx context.Context, jobs []syncJob, df destFlags, sys IO, log *sl
 	if !slices.ContainsFunc(runs, func(r *accountRun) bool { return r.err == nil }) {
 		return summarize(sys.Stderr, runs, false)
 	}
-	listed := listedAccounts(ctx, runs, parallel)
+	listed := listedAccounts(ctx, runs, parallel, log)
 
 	runID := raw.RunID(sys.Now())
 	fresh := df.fresh(runID)
@@ -269,8 +269,10 @@ func syncMany(ctx context.Context, jobs []syncJob, df destFlags, sys IO, log *sl
 // and its usage is then billed to the parent another config of the run
 // lists, under that name, whichever account's sync commits first (as
 // syncing the parent first would). Runs whose credentials may not list
-// accounts add nothing.
-func listedAccounts(ctx context.Context, runs []*accountRun, parallel int) costmodel.Accounts {
+// accounts add nothing; a listing that fails is a WARN (the account's
+// sync then fails on the same request, or bills its subaccounts by what
+// the warehouse knows).
+func listedAccounts(ctx context.Context, runs []*accountRun, parallel int, log *slog.Logger) costmodel.Accounts {
 	if !slices.ContainsFunc(runs, func(r *accountRun) bool {
 		_, _, kind := r.job.cfg.Credentials()
 		return r.err == nil && kind == spec.CredentialAPIKey
@@ -283,7 +285,7 @@ func listedAccounts(ctx context.Context, runs []*accountRun, parallel int) costm
 		if r.err != nil {
 			return
 		}
-		_ = r.api.Accounts(ctx, func(page []twilio.Account) error {
+		err := r.api.Accounts(ctx, func(page []twilio.Account) error {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, a := range page {
@@ -300,6 +302,10 @@ func listedAccounts(ctx context.Context, runs []*accountRun, parallel int) costm
 			}
 			return nil
 		})
+		if err != nil && ctx.Err() == nil {
+			log.Warn("could not list the accounts this connection sees, to name and bill subaccounts connected with their own keys",
+				"account_sid", r.job.cfg.AccountSID, "error", oneLine(err))
+		}
 	})
 	return listed
 }
