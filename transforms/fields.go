@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	fastjson "github.com/goccy/go-json"
+	goccyjson "github.com/goccy/go-json"
 )
 
 // Number is an exact number as a record carries it: its JSON text, a
@@ -106,7 +106,7 @@ func numberText(raw string) (s string, null, ok bool) {
 	}
 	if raw[0] == '"' {
 		var str string
-		if err := fastjson.Unmarshal([]byte(raw), &str); err != nil {
+		if err := goccyjson.Unmarshal([]byte(raw), &str); err != nil {
 			return "", false, false
 		}
 		str = strings.TrimSpace(str)
