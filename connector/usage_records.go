@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/twilio-elt/twilio-elt/catalog"
 	"github.com/twilio-elt/twilio-elt/internal/state"
 	"github.com/twilio-elt/twilio-elt/internal/twilio"
