@@ -378,22 +378,30 @@ func isStatus(err error, code int) bool {
 //
 // It looks the job up first: a server that re-runs a job inserted under an
 // existing ID (the emulator does) must not apply a commit twice either.
+//
+// Starting the job is tried up to startTries times when BigQuery answers
+// with a transient error (5xx, 429, 408, or the connection failed): the
+// client library does not retry an insert carrying an upload (a load
+// job), and a retry is safe, since each try looks the job up by its ID
+// first and attaches to it if an earlier try did create it.
 func (d *Destination) runJob(ctx context.Context, what, id string, run func(ctx context.Context) (*bigquery.Job, error)) error {
-	job, err := d.client.JobFromIDLocation(ctx, id, d.opts.Location)
-	switch {
-	case err == nil:
-		slog.DebugContext(ctx, "bigquery job exists, waiting for it", "job", id)
-	case isStatus(err, http.StatusNotFound):
-		job, err = run(ctx)
-	default:
-		return fmt.Errorf("%s: look up job %s: %w", what, id, err)
-	}
-	if isStatus(err, http.StatusConflict) {
-		slog.DebugContext(ctx, "bigquery job exists, waiting for it", "job", id)
-		job, err = d.client.JobFromIDLocation(ctx, id, d.opts.Location)
+	var job *bigquery.Job
+	var err error
+	for attempt := 0; ; attempt++ {
+		job, err = d.startJob(ctx, id, run)
+		if err == nil || !isTransient(err) || attempt+1 >= startTries || ctx.Err() != nil {
+			break
+		}
+		slog.WarnContext(ctx, "bigquery did not start a job: trying again", "job", id, "attempt", attempt+2, "err", err)
+		t := time.NewTimer(startBackoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
 	}
 	if err != nil {
-		return fmt.Errorf("%s: start job %s: %w", what, id, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	status, err := job.Wait(ctx)
 	if err != nil {
@@ -403,6 +411,29 @@ func (d *Destination) runJob(ctx context.Context, what, id string, run func(ctx 
 		return &jobError{what: what, id: id, err: err}
 	}
 	return nil
+}
+
+// startJob returns the job of id, inserting it through run unless it
+// exists.
+func (d *Destination) startJob(ctx context.Context, id string, run func(ctx context.Context) (*bigquery.Job, error)) (*bigquery.Job, error) {
+	job, err := d.client.JobFromIDLocation(ctx, id, d.opts.Location)
+	switch {
+	case err == nil:
+		slog.DebugContext(ctx, "bigquery job exists, waiting for it", "job", id)
+		return job, nil
+	case isStatus(err, http.StatusNotFound):
+		job, err = run(ctx)
+	default:
+		return nil, fmt.Errorf("look up job %s: %w", id, err)
+	}
+	if isStatus(err, http.StatusConflict) {
+		slog.DebugContext(ctx, "bigquery job exists, waiting for it", "job", id)
+		job, err = d.client.JobFromIDLocation(ctx, id, d.opts.Location)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start job %s: %w", id, err)
+	}
+	return job, nil
 }
 
 // jobError is a job that finished with an error: a definite failure.

@@ -7,16 +7,22 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/civil"
 	"github.com/apache/arrow-go/v18/arrow"
+	"google.golang.org/api/googleapi"
 
 	"github.com/twilio-elt/twilio-elt/internal/warehouse"
 )
@@ -538,4 +544,30 @@ func isConcurrentUpdate(err error) bool {
 	}
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "due to concurrent update") || strings.Contains(msg, "concurrent update against table")
+}
+
+// startTries bounds the tries to start one job; startBackoff spaces them
+// (about 1 s, 2 s, 4 s).
+const startTries = 4
+
+func startBackoff(attempt int) time.Duration {
+	d := time.Second << min(attempt, 3)
+	return d/2 + rand.N(d/2)
+}
+
+// isTransient reports whether err, from starting a job, may pass if
+// tried again: a server error, a rate limit or a timeout answered by
+// BigQuery, or a request that got no answer (a connection refused, reset
+// or timed out). A context's end is not.
+func isTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		return ge.Code >= 500 || ge.Code == http.StatusTooManyRequests || ge.Code == http.StatusRequestTimeout
+	}
+	var ne net.Error
+	var ue *url.Error
+	return errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }

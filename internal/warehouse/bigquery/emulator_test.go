@@ -6,8 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -406,5 +413,48 @@ func TestTwoProcessesCommitAtOnce(t *testing.T) {
 	}
 	if n != len(accounts)*batches {
 		t.Errorf("%d usage rows, want %d", n, len(accounts)*batches)
+	}
+}
+
+// TestLoadJobStartRetriedAfterATransientError: BigQuery answering 503 to
+// the upload that starts a load job (the client library does not retry an
+// upload) does not fail the commit: the start is tried again, and the
+// batch lands once.
+func TestLoadJobStartRetriedAfterATransientError(t *testing.T) {
+	const ac = "AC00000000000000000000000000000001"
+	target, err := url.Parse(emulatorEndpoint(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var uploads, refused atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/upload/") && uploads.Add(1) == 1 {
+			refused.Add(1)
+			io.Copy(io.Discard, r.Body)
+			http.Error(w, `{"error":{"code":503,"message":"backend error (injected)"}}`, http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	ctx := context.Background()
+	d := emulatorDestAt(t, srv.URL, testDataset(t))
+	if err := d.Setup(ctx, testTables()); err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	rows := []usageRow{{Date: "2025-03-01", Account: ac, Category: "sms", Count: 1, Price: "1.100000000"}}
+	if err := d.Commit(ctx, warehouse.Batch{
+		Replace: []warehouse.Group{usageGroup(t, ac, "2025-03-01")},
+		Rows:    map[string]arrow.RecordBatch{usageTable.Name: usageRecord(t, rows...)},
+	}); err != nil {
+		t.Fatalf("commit after one refused upload: %v", err)
+	}
+	if refused.Load() != 1 || uploads.Load() < 2 {
+		t.Fatalf("uploads %d, refused %d: the test did not exercise a retry", uploads.Load(), refused.Load())
+	}
+	if diff := cmp.Diff(rows, readUsage(t, d)); diff != "" {
+		t.Errorf("usage (-want +got):\n%s", diff)
 	}
 }
