@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
@@ -36,12 +35,7 @@ func runRemove(ctx context.Context, args []string, sys IO) int {
 	if !*yes && !isTerminal(sys.Stdin) {
 		return fail(errors.New("refusing to delete without confirmation: stdin is not a terminal; pass --yes to remove in a script"))
 	}
-	if *df.kind == "duckdb" {
-		if _, err := os.Stat(*df.path); err != nil {
-			return fail(fmt.Errorf("no DuckDB warehouse at %s: %w", *df.path, err))
-		}
-	}
-	od, err := df.open(ctx, sys.Stderr)
+	od, err := df.openExisting(ctx, sys.Stderr)
 	if err != nil {
 		return fail(err)
 	}

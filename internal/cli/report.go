@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,17 +46,6 @@ func runReport(ctx context.Context, args []string, sys IO) int {
 		r.From.Format("2006-01-02"), r.To.Format("2006-01-02"), *out, report.FormatMoney(r.Total), r.Currency,
 		len(r.Anomalies), r.Recon.OK, r.Recon.Days)
 	return 0
-}
-
-// openExisting opens the warehouse of f, which must exist: a DuckDB
-// file is not created by a command that only reads.
-func (f destFlags) openExisting(ctx context.Context, stderr io.Writer) (*openedDest, error) {
-	if *f.kind == "duckdb" {
-		if _, err := os.Stat(*f.path); err != nil {
-			return nil, fmt.Errorf("no DuckDB warehouse at %s: %w", *f.path, err)
-		}
-	}
-	return f.open(ctx, stderr)
 }
 
 // writeReport builds the report and writes it to path whole: a failed

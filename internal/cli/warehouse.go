@@ -90,6 +90,17 @@ type destination interface {
 	QueryStrings(ctx context.Context, query string) ([][]string, error)
 }
 
+// openExisting opens the warehouse of f, which must exist: a DuckDB
+// file is not created by a command that only reads.
+func (f destFlags) openExisting(ctx context.Context, stderr io.Writer) (*openedDest, error) {
+	if *f.kind == "duckdb" {
+		if _, err := os.Stat(*f.path); err != nil {
+			return nil, fmt.Errorf("no DuckDB warehouse at %s: %w", *f.path, err)
+		}
+	}
+	return f.open(ctx, stderr)
+}
+
 // open opens the warehouse of f. A DuckDB file another process has open
 // (DuckDB lets one process at a time write a file) is waited for, up to
 // --lock-wait, saying so on stderr.
@@ -478,12 +489,7 @@ func runVerify(ctx context.Context, args []string, sys IO) int {
 		fmt.Fprintf(sys.Stderr, "twilio-elt verify: %s\n", oneLine(err))
 		return 1
 	}
-	if *df.kind == "duckdb" {
-		if _, err := os.Stat(*df.path); err != nil {
-			return fail(fmt.Errorf("no DuckDB warehouse at %s: %w", *df.path, err))
-		}
-	}
-	od, err := df.open(ctx, sys.Stderr)
+	od, err := df.openExisting(ctx, sys.Stderr)
 	if err != nil {
 		return fail(err)
 	}
@@ -516,12 +522,7 @@ func runRebuildCosts(ctx context.Context, args []string, sys IO) int {
 		fmt.Fprintf(sys.Stderr, "twilio-elt rebuild-costs: %s\n", oneLine(err))
 		return 1
 	}
-	if *df.kind == "duckdb" {
-		if _, err := os.Stat(*df.path); err != nil {
-			return fail(fmt.Errorf("no DuckDB warehouse at %s: %w", *df.path, err))
-		}
-	}
-	od, err := df.open(ctx, sys.Stderr)
+	od, err := df.openExisting(ctx, sys.Stderr)
 	if err != nil {
 		return fail(err)
 	}
