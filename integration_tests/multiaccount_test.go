@@ -415,14 +415,7 @@ func TestMultiConfigSyncEqualsSequentialSyncs(t *testing.T) {
 // editConfig writes a copy of the config at path, changed by edit.
 func editConfig(t *testing.T, path string, edit func(map[string]any)) string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c map[string]any
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
+	c := readConfig(t, path)
 	edit(c)
 	return writeJSON(t, "edited.json", c)
 }
