@@ -53,13 +53,18 @@ func setup(ctx context.Context, dest Destination, opts *Options) error {
 // migrateCosts). Runs that share dest (a multi-account sync) call it once
 // and set Options.Prepared.
 func Prepare(ctx context.Context, dest Destination, opts Options) error {
+	return prepare(ctx, dest, opts, false)
+}
+
+// prepare is Prepare; rebuild re-attributes every account-day.
+func prepare(ctx context.Context, dest Destination, opts Options, rebuild bool) error {
 	if err := dest.Setup(ctx, Tables()); err != nil {
 		return err
 	}
 	if err := dest.CreateViews(ctx, costmodel.Views()); err != nil {
 		return err
 	}
-	return migrateCosts(ctx, dest, opts, false)
+	return migrateCosts(ctx, dest, opts, rebuild)
 }
 
 // migrateCosts brings the cost tables and the category taxonomy up to
@@ -162,11 +167,5 @@ func hasRows(ctx context.Context, dest Destination, table string) (bool, error) 
 // RebuildCosts recomputes the cost tables of dest from its loaded usage,
 // every account-day, with no call to Twilio: `twilio-elt rebuild-costs`.
 func RebuildCosts(ctx context.Context, dest Destination, opts Options) error {
-	if err := dest.Setup(ctx, Tables()); err != nil {
-		return err
-	}
-	if err := dest.CreateViews(ctx, costmodel.Views()); err != nil {
-		return err
-	}
-	return migrateCosts(ctx, dest, opts, true)
+	return prepare(ctx, dest, opts, true)
 }
