@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -41,12 +42,12 @@ const internLimit = 1 << 16
 // is a decode error of the whole record: data is not valid JSON (strictly,
 // as encoding/json has it), or not an object.
 func (n *Normalizer) Parse(data []byte, f *Fields) (Object, error) {
-	if err := fastjson.ValidateBytes(data); err != nil {
-		return Object{}, fmt.Errorf("malformed JSON: %w", err)
+	if err := ValidateJSON(data); err != nil {
+		return Object{}, err
 	}
 	v, err := n.parser.ParseBytes(data)
 	if err != nil {
-		return Object{}, fmt.Errorf("malformed JSON: %w", err)
+		return Object{}, errors.New("malformed JSON")
 	}
 	o, err := v.Object()
 	if err != nil {
@@ -57,18 +58,51 @@ func (n *Normalizer) Parse(data []byte, f *Fields) (Object, error) {
 	return Object{n: n, f: f}, nil
 }
 
+// ValidateJSON checks that b is JSON, strictly as encoding/json has it (a
+// bad escape or a raw control character in a string is an error, where
+// fastjson's parser alone lets them pass). The error says what is wrong
+// and quotes none of the input: a line may hold a secret, such as the
+// auth_token of an accounts record from another connector.
+func ValidateJSON(b []byte) error {
+	err := fastjson.ValidateBytes(b)
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "; unparsed tail:"); i >= 0 {
+		msg = msg[:i]
+	}
+	// fastjson wraps the reason in "cannot parse object: cannot parse
+	// object value: …", one level per nesting.
+	for strings.HasPrefix(msg, "cannot parse ") {
+		i := strings.Index(msg, ": ")
+		if i < 0 {
+			break
+		}
+		msg = msg[i+2:]
+	}
+	// "unexpected value found: %q", "unexpected tail: %q" quote the input.
+	if i := strings.Index(msg, `: "`); i >= 0 {
+		msg = msg[:i]
+	}
+	return fmt.Errorf("malformed JSON: %s", msg)
+}
+
 // intern returns b as a string, one allocation per distinct value.
 // Invalid UTF-8 becomes U+FFFD, as encoding/json decodes it.
 func (n *Normalizer) intern(b []byte) string {
 	if s, ok := n.strings[string(b)]; ok {
 		return s
 	}
-	s := string(b)
+	s, key := string(b), ""
 	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
+		key, s = s, strings.ToValidUTF8(s, "\uFFFD")
 	}
 	if len(n.strings) < internLimit {
-		n.strings[string(b)] = s
+		if key == "" {
+			key = s
+		}
+		n.strings[key] = s
 	}
 	return s
 }

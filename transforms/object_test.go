@@ -133,3 +133,25 @@ func ts(key string) func(Object) string {
 		return strconv.FormatInt(v.Micros, 10)
 	}
 }
+
+// TestValidateJSONQuotesNoInput: the error of malformed JSON says what is
+// wrong but shows none of the line, which may hold a secret (an accounts
+// record's auth_token from another connector).
+func TestValidateJSONQuotesNoInput(t *testing.T) {
+	const secret = "s3cr3tt0ken0123456789abcdef"
+	for data, want := range map[string]string{
+		`{"auth_token":"` + secret + `","x":t` + secret + `}`:   "malformed JSON: unexpected value found",
+		`{"auth_token":"` + secret + `"} trailing ` + secret:   "malformed JSON: unexpected tail",
+		`{"auth_token":"` + secret + `","bad":"\q"}`:           "malformed JSON: unknown escape sequence",
+		`{"auth_token":"` + secret + `","n":1.}`:               "malformed JSON: expecting 0..9 digit in fractional part",
+		`{"auth_token":"` + secret + `"` + "\n" + secret + `}`: "malformed JSON: missing ',' after object value",
+	} {
+		err := ValidateJSON([]byte(data))
+		if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "s3cr") {
+			t.Errorf("%q: error %v, want one starting %q that quotes none of the input", data, err, want)
+		}
+	}
+	if err := ValidateJSON([]byte(`{"a":[1,"b",null,{"c":true}]}`)); err != nil {
+		t.Errorf("valid JSON: %v", err)
+	}
+}

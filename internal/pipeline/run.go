@@ -22,6 +22,7 @@ import (
 	"github.com/twilio-elt/twilio-elt/internal/state"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse"
 	"github.com/twilio-elt/twilio-elt/internal/warehouse/raw"
+	"github.com/twilio-elt/twilio-elt/transforms"
 	"github.com/twilio-elt/twilio-elt/transforms/costmodel"
 )
 
@@ -110,12 +111,12 @@ func newAirbyteDecoder() *airbyteDecoder {
 // decode returns the message of line, or nil for one the loader ignores.
 // A record's Data is valid until the next call.
 func (d *airbyteDecoder) decode(line []byte) (protocol.Message, error) {
-	if err := fastjson.ValidateBytes(line); err != nil {
-		return nil, fmt.Errorf("not an Airbyte message: malformed JSON: %w", err)
+	if err := transforms.ValidateJSON(line); err != nil {
+		return nil, fmt.Errorf("not an Airbyte message: %w", err)
 	}
 	v, err := d.p.ParseBytes(line)
 	if err != nil {
-		return nil, fmt.Errorf("not an Airbyte message: malformed JSON: %w", err)
+		return nil, errors.New("not an Airbyte message: malformed JSON")
 	}
 	if v.Type() != fastjson.TypeObject {
 		return nil, fmt.Errorf("not an Airbyte message: a JSON %s, not an object", v.Type())
