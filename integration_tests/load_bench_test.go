@@ -174,12 +174,14 @@ func insertFloor(b *testing.B, loaded string, commits int) time.Duration {
 		}
 	}
 	exec(fmt.Sprintf("ATTACH '%s' AS loaded (READ_ONLY)", loaded))
+	want := map[string]int64{}
 	for _, t := range tables {
 		exec(fmt.Sprintf("CREATE TABLE %s AS FROM loaded.%s LIMIT 0", t, t))
 		var n int
 		if err := db.QueryRow("SELECT COUNT(*) FROM loaded." + t).Scan(&n); err != nil {
 			b.Fatal(err)
 		}
+		want[t] = int64(n)
 		per := (n + commits - 1) / commits
 		exec(fmt.Sprintf("COPY (SELECT * FROM loaded.%s ORDER BY rowid) TO '%s' (FORMAT parquet, PER_THREAD_OUTPUT false)", t, filepath.Join(dir, t+".parquet")))
 		for i := range commits {
@@ -200,7 +202,13 @@ func insertFloor(b *testing.B, loaded string, commits int) time.Duration {
 	if err := d.Close(); err != nil {
 		b.Fatal(err)
 	}
-	return time.Since(start)
+	elapsed := time.Since(start)
+	for _, t := range tables {
+		if got := countRows(b, filepath.Join(dir, "floor.duckdb"), "SELECT COUNT(*) FROM "+t); got != want[t] {
+			b.Fatalf("the floor inserted %d rows into %s, want %d", got, t, want[t])
+		}
+	}
+	return elapsed
 }
 
 func atoi(b *testing.B, s string) int {

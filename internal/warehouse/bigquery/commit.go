@@ -547,7 +547,7 @@ func isConcurrentUpdate(err error) bool {
 }
 
 // startTries bounds the tries to start one job; startBackoff spaces them
-// (about 1 s, 2 s, 4 s).
+// (0.5–1 s, 1–2 s, 2–4 s).
 const startTries = 4
 
 func startBackoff(attempt int) time.Duration {
