@@ -37,3 +37,16 @@ func FuzzDecodeAirbyte(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeAirbyteTakesTheLastOfARepeatedKey: as encoding/json does, of
+// a key given twice in the envelope the last counts.
+func TestDecodeAirbyteTakesTheLastOfARepeatedKey(t *testing.T) {
+	m, err := newAirbyteDecoder().decode([]byte(`{"type":"LOG","type":"RECORD","record":{"stream":"sims","stream":"usage_records","data":{"a":1},"data":{"b":2}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := m.(protocol.Record)
+	if !ok || r.Stream != "usage_records" || string(r.Data) != `{"b":2}` {
+		t.Fatalf("decoded %#v", m)
+	}
+}

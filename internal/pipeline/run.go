@@ -132,12 +132,12 @@ func (d *airbyteDecoder) decode(line []byte) (protocol.Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("RECORD: %w", err)
 		}
-		data := rec.Get("data")
+		data := member(rec, "data")
 		if rec == nil || stream == "" || data == nil {
 			return nil, errors.New("RECORD without stream or data")
 		}
 		var emitted int64
-		if e := rec.Get("emitted_at"); e != nil && e.Type() != fastjson.TypeNull {
+		if e := member(rec, "emitted_at"); e != nil && e.Type() != fastjson.TypeNull {
 			if emitted, err = e.Int64(); err != nil {
 				return nil, fmt.Errorf("RECORD: emitted_at %s is not milliseconds since the epoch", e)
 			}
@@ -162,11 +162,11 @@ func (d *airbyteDecoder) decode(line []byte) (protocol.Message, error) {
 			return nil, errors.New("STATE without stream_descriptor.name")
 		}
 		s := protocol.State{Stream: name, Data: json.RawMessage("null")}
-		if blob := stream.Get("stream_state"); blob != nil {
+		if blob := member(stream, "stream_state"); blob != nil {
 			s.Data = blob.MarshalTo(nil)
 		}
 		if stats := object(st, "sourceStats"); stats != nil {
-			if c := stats.Get("recordCount"); c != nil && c.Type() != fastjson.TypeNull {
+			if c := member(stats, "recordCount"); c != nil && c.Type() != fastjson.TypeNull {
 				n, err := c.Float64()
 				if err != nil {
 					return nil, fmt.Errorf("STATE: sourceStats.recordCount %s is not a number", c)
@@ -207,12 +207,29 @@ func (d *airbyteDecoder) decode(line []byte) (protocol.Message, error) {
 	return nil, nil
 }
 
+// member returns v's member key, nil when v is not an object or has no
+// such member; of a key given twice the last counts, as in encoding/json
+// (fastjson's Get takes the first).
+func member(v *fastjson.Value, key string) *fastjson.Value {
+	if v == nil || v.Type() != fastjson.TypeObject {
+		return nil
+	}
+	o, _ := v.Object()
+	var m *fastjson.Value
+	o.Visit(func(k []byte, val *fastjson.Value) {
+		if string(k) == key {
+			m = val
+		}
+	})
+	return m
+}
+
 // object returns v's member key if it is an object, else nil.
 func object(v *fastjson.Value, key string) *fastjson.Value {
 	if v == nil {
 		return nil
 	}
-	m := v.Get(key)
+	m := member(v, key)
 	if m == nil || m.Type() != fastjson.TypeObject {
 		return nil
 	}
@@ -225,7 +242,7 @@ func (d *airbyteDecoder) str(v *fastjson.Value, key string) (string, error) {
 	if v == nil {
 		return "", nil
 	}
-	m := v.Get(key)
+	m := member(v, key)
 	if m == nil || m.Type() == fastjson.TypeNull {
 		return "", nil
 	}
