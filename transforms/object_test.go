@@ -140,7 +140,7 @@ func ts(key string) func(Object) string {
 func TestValidateJSONQuotesNoInput(t *testing.T) {
 	const secret = "s3cr3tt0ken0123456789abcdef"
 	for data, want := range map[string]string{
-		`{"auth_token":"` + secret + `","x":t` + secret + `}`:   "malformed JSON: unexpected value found",
+		`{"auth_token":"` + secret + `","x":t` + secret + `}`:  "malformed JSON: unexpected value found",
 		`{"auth_token":"` + secret + `"} trailing ` + secret:   "malformed JSON: unexpected tail",
 		`{"auth_token":"` + secret + `","bad":"\q"}`:           "malformed JSON: unknown escape sequence",
 		`{"auth_token":"` + secret + `","n":1.}`:               "malformed JSON: expecting 0..9 digit in fractional part",
